@@ -1,0 +1,59 @@
+"""Arguments that say which stage runs and which parameters it trains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+
+@dataclass
+class FinetuningArguments:
+    stage: Literal["pt", "sft", "rm", "ppo", "dpo"] = field(default="sft", metadata={"help": "Training stage."})
+    finetuning_type: Literal["full", "freeze", "lora"] = field(
+        default="lora", metadata={"help": "Which parameters train: all, the last layers, or LoRA adapters."}
+    )
+    num_layer_trainable: int = field(
+        default=3,
+        metadata={"help": "Freeze tuning: how many layers train; positive counts from the last, negative from first."},
+    )
+    name_module_trainable: str = field(
+        default="mlp",
+        metadata={"help": "Freeze tuning: comma-separated sub-module names inside a layer (e.g. mlp,self_attn; all)."},
+    )
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank r."})
+    lora_alpha: Optional[float] = field(default=None, metadata={"help": "LoRA scaling alpha (default: 2 * rank)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
+    lora_target: Optional[str] = field(
+        default=None,
+        metadata={"help": "Comma-separated module names for LoRA, or `all`; default comes from the model family."},
+    )
+    additional_target: Optional[str] = field(
+        default=None, metadata={"help": "Comma-separated modules trained fully and saved with the adapter."}
+    )
+    resume_lora_training: bool = field(
+        default=True,
+        metadata={
+            "help": "With checkpoint_dir: keep training the last adapter (True) or merge them all and add a new one."
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Start from scratch even if output_dir holds checkpoints (default: resume from the last)."},
+    )
+    plot_loss: bool = field(default=False, metadata={"help": "Save training_loss.png (and eval loss) at the end."})
+    # RLHF (used by the rm/ppo/dpo stages)
+    reward_model: Optional[str] = field(default=None, metadata={"help": "PPO: output directory of an rm stage."})
+    dpo_beta: float = field(default=0.1, metadata={"help": "DPO: beta, the strength of the KL regularization."})
+    dpo_loss: Literal["sigmoid", "ipo", "hinge"] = field(default="sigmoid", metadata={"help": "DPO loss type."})
+
+    def __post_init__(self) -> None:
+        from genie_core.extras.errors import ConfigError
+
+        if self.lora_rank < 1:
+            raise ConfigError(f"lora_rank must be >= 1, got {self.lora_rank}.")
+        if self.lora_alpha is None:
+            self.lora_alpha = float(self.lora_rank * 2)
+
+    @property
+    def lora_targets(self) -> list[str]:
+        return [m.strip() for m in (self.lora_target or "").split(",") if m.strip()]

@@ -1,0 +1,267 @@
+"""The single parse path: YAML file + key=value / --flag overrides -> typed dataclasses.
+
+The parent validates here before anything heavy starts; the training child re-parses the
+file the parent wrote, the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from genie_core.extras.errors import ConfigError
+from genie_core.hparams.data_args import DataArguments
+from genie_core.hparams.finetuning_args import FinetuningArguments
+from genie_core.hparams.generating_args import GeneratingArguments
+from genie_core.hparams.launch_args import LaunchArguments
+from genie_core.hparams.model_args import ModelArguments
+
+ALIASES = {
+    "adapter_name_or_path": "checkpoint_dir",
+    "lora_r": "lora_rank",
+    "max_seq_length": "cutoff_len",
+    "max_length_tokens": "cutoff_len",
+}
+
+# Defaults we need that differ from transformers' own; the user can still override them.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "remove_unused_columns": False,
+    "report_to": "none",
+    "logging_steps": 10,
+}
+
+
+@dataclass
+class GenieArgs:
+    """Everything one stage needs, resolved and validated."""
+
+    model: ModelArguments
+    data: DataArguments
+    training: Any  # transformers.Seq2SeqTrainingArguments (imported lazily: it pulls torch)
+    finetuning: FinetuningArguments
+    generating: GeneratingArguments
+    launch: LaunchArguments
+    raw: dict[str, Any]
+
+
+def _training_cls():
+    from transformers import Seq2SeqTrainingArguments
+
+    return Seq2SeqTrainingArguments
+
+
+def _dataclasses() -> list[type]:
+    return [ModelArguments, DataArguments, _training_cls(), FinetuningArguments, GeneratingArguments, LaunchArguments]
+
+
+def valid_keys() -> dict[str, dataclasses.Field]:
+    """Every accepted config key mapped to its dataclass field."""
+    keys: dict[str, dataclasses.Field] = {}
+    for cls in _dataclasses():
+        for f in dataclasses.fields(cls):
+            if f.init and not f.name.startswith("_"):
+                keys.setdefault(f.name, f)
+    return keys
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # transformers' own annotations may reference names we cannot resolve
+        return {f.name: f.type for f in dataclasses.fields(cls)}
+
+
+_TYPE_CACHE: dict[str, Any] = {}
+
+
+def _type_of(key: str) -> Any:
+    if not _TYPE_CACHE:
+        for cls in _dataclasses():
+            for name, tp in _field_types(cls).items():
+                _TYPE_CACHE.setdefault(name, tp)
+    return _TYPE_CACHE.get(key)
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) is Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn strings from the command line (and loose YAML) into the field's declared type."""
+    tp = _unwrap_optional(_type_of(key))
+    if value is None:
+        return None
+    if typing.get_origin(tp) is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices and str(value) not in [str(c) for c in choices]:
+            raise ConfigError(f"'{key}' must be one of {list(choices)}, got {value!r}.")
+        return value
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("true", "1", "yes", "y"):
+                    return True
+                if low in ("false", "0", "no", "n"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if tp is int and isinstance(value, (str, float)):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
+        if tp is float and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if tp is str and isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        if tp is str and not isinstance(value, str):
+            return str(value)
+    except (TypeError, ValueError):
+        name = getattr(tp, "__name__", str(tp))
+        raise ConfigError(f"'{key}' expects {name}, got {value!r}.") from None
+    return value
+
+
+def parse_cli_tokens(tokens: list[str]) -> tuple[Optional[str], dict[str, Any]]:
+    """Split ``[config.yaml] [key=value ...] [--key value | --flag ...]`` into a file and overrides."""
+    config_file: Optional[str] = None
+    overrides: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--"):
+            body = tok[2:]
+            if "=" in body:
+                key, value = body.split("=", 1)
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                key, value = body, tokens[i + 1]
+                i += 1
+            else:
+                key, value = body, "true"
+            overrides[key.replace("-", "_")] = _yaml_scalar(value)
+        elif "=" in tok:
+            key, value = tok.split("=", 1)
+            overrides[key] = _yaml_scalar(value)
+        elif tok.endswith((".yaml", ".yml", ".json")) and config_file is None:
+            config_file = tok
+        else:
+            raise ConfigError(f"Cannot read argument {tok!r}: use `key=value`, `--key value` or a .yaml file.")
+        i += 1
+    return config_file, overrides
+
+
+def _yaml_scalar(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if value is None and text.strip() not in ("null", "~", "") else value
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of key: value.")
+    return data
+
+
+def merge_config(file_cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge file and overrides (overrides win), resolve aliases, reject unknown keys, coerce types."""
+    merged: dict[str, Any] = {}
+    keys = valid_keys()
+    for source in (file_cfg, overrides):
+        for key, value in source.items():
+            key = ALIASES.get(key, key)
+            if key not in keys:
+                close = difflib.get_close_matches(key, list(keys) + list(ALIASES), n=1, cutoff=0.6)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(f"Unknown config key '{key}'.{hint}")
+            merged[key] = _coerce(key, value)
+    return merged
+
+
+def build_args(config: dict[str, Any]) -> GenieArgs:
+    """Construct and cross-validate the dataclasses from a merged config dict."""
+    kwargs: dict[type, dict[str, Any]] = {cls: {} for cls in _dataclasses()}
+    training_cls = _training_cls()
+    full = {**TRAINING_DEFAULTS, **config}
+    for key, value in full.items():
+        for cls in _dataclasses():
+            if key in {f.name for f in dataclasses.fields(cls)}:
+                kwargs[cls][key] = value
+                # a few keys (e.g. seed) are shared by several dataclasses
+    try:
+        model = ModelArguments(**kwargs[ModelArguments])
+        data = DataArguments(**kwargs[DataArguments])
+        finetuning = FinetuningArguments(**kwargs[FinetuningArguments])
+        generating = GeneratingArguments(**kwargs[GeneratingArguments])
+        launch = LaunchArguments(**kwargs[LaunchArguments])
+        training_kwargs = kwargs[training_cls]
+        training_kwargs.setdefault("output_dir", config.get("output_dir") or "")
+        training = training_cls(**training_kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Invalid training arguments: {exc}") from None
+    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config))
+    validate(args)
+    return args
+
+
+def validate(args: GenieArgs) -> None:
+    """Cross-field rules; every message says what to change."""
+    m, d, t, f = args.model, args.data, args.training, args.finetuning
+    if not m.model_name_or_path:
+        raise ConfigError("model_name_or_path is required (a directory, a hub id, a .gguf file or `smollm2`).")
+    if not args.raw.get("output_dir"):
+        raise ConfigError("output_dir is required: where checkpoints, logs and results are written.")
+    if (t.do_train or t.do_eval or t.do_predict) and not (d.dataset or d.eval_dataset):
+        raise ConfigError("dataset is required for do_train/do_eval/do_predict (names from dataset_info.json).")
+    if m.quantization_bit is not None and f.finetuning_type != "lora":
+        raise ConfigError("quantization_bit only works with finetuning_type lora (QLoRA); remove one of them.")
+    if getattr(t, "predict_with_generate", False) and f.stage != "sft":
+        raise ConfigError("predict_with_generate only applies to stage sft.")
+    if getattr(t, "predict_with_generate", False) and t.do_train:
+        raise ConfigError("predict_with_generate cannot be combined with do_train; run do_predict separately.")
+    if t.do_predict and f.stage == "sft" and not getattr(t, "predict_with_generate", False):
+        raise ConfigError("do_predict for sft needs predict_with_generate: true.")
+    if f.finetuning_type != "lora" and m.adapter_dirs and len(m.adapter_dirs) > 1:
+        raise ConfigError("Only LoRA accepts several checkpoint_dir entries; full/freeze take one checkpoint.")
+    if f.stage in ("rm", "ppo") and f.finetuning_type != "lora":
+        raise ConfigError(f"stage {f.stage} supports finetuning_type lora only; set finetuning_type: lora.")
+    if f.stage == "ppo" and t.do_train and not f.reward_model:
+        raise ConfigError("stage ppo needs reward_model: the output directory of an rm stage.")
+    if (t.fp16 or t.bf16) and m.compute_dtype == "float32":
+        raise ConfigError("fp16/bf16 training conflicts with compute_dtype float32; drop one of them.")
+
+
+def get_args(config_file: Optional[str] = None, overrides: Optional[dict[str, Any]] = None) -> GenieArgs:
+    """Parse a YAML file plus overrides into validated arguments."""
+    file_cfg = load_config_file(config_file) if config_file else {}
+    return build_args(merge_config(file_cfg, overrides or {}))
+
+
+def dump_config(config: dict[str, Any], path: str | Path) -> Path:
+    """Write the merged input dict (not every default) so the child re-parses exactly what the user gave."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
