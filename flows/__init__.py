@@ -1,0 +1,1 @@
+"""Prefect flows chaining stage tasks into pipelines."""

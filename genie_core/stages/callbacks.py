@@ -1,0 +1,51 @@
+"""Trainer callbacks: a readable progress log and trainer_log.jsonl for plots and the UI."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from genie_core.extras.logging import get_logger, is_main_process
+
+logger = get_logger(__name__)
+TRAINER_LOG = "trainer_log.jsonl"
+
+
+class LogCallback(TrainerCallback):
+    """Appends one JSON line per logging step and prints a short human line."""
+
+    def __init__(self, output_dir: str | Path):
+        self.path = Path(output_dir) / TRAINER_LOG
+        self.start = time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.time()
+        if is_main_process():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if state.global_step == 0 and self.path.exists() and not _resuming(args):
+                self.path.unlink()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not is_main_process() or not logs:
+            return
+        record = {
+            "current_steps": state.global_step,
+            "total_steps": state.max_steps,
+            "epoch": round(state.epoch or 0.0, 4),
+            "elapsed_time": round(time.time() - self.start, 2),
+        }
+        for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "train_loss", "eval_accuracy", "reward"):
+            if key in logs:
+                record[key] = logs[key]
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in logs.items() if k != "epoch"}
+        logger.info("step %d/%d %s", state.global_step, state.max_steps, shown)
+
+
+def _resuming(args) -> bool:
+    return bool(getattr(args, "resume_from_checkpoint", None)) or bool(os.environ.get("GENIE_RESUMING"))

@@ -1,0 +1,89 @@
+"""`genie train`: validate in the parent, write the resolved config, run the stage in a child.
+
+The child is `python -m accelerate.commands.launch ... -m genie_core.launch <yaml>` with the same
+interpreter, so one code path serves one CPU, several GPUs or DeepSpeed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from genie_core.extras.logging import get_logger
+from genie_core.hparams import GenieArgs, dump_config
+
+logger = get_logger(__name__)
+CONFIG_NAME = "genie_config.yaml"
+
+
+def preflight(args: GenieArgs) -> None:
+    """Check datasets (and template name) before any model or child process starts."""
+    from genie_core.data.loader import load_examples
+    from genie_core.template import TEMPLATES
+
+    template = args.data.template
+    if template not in (None, "", "auto") and template not in TEMPLATES:
+        from genie_core.template import get_template
+
+        get_template(template)  # raises ConfigError naming the valid choices
+    t, d = args.training, args.data
+    if t.do_train and d.dataset:
+        load_examples(d, args.finetuning.stage, "train")
+    if d.eval_dataset:
+        load_examples(d, args.finetuning.stage, "eval")
+    elif (t.do_eval or t.do_predict) and d.dataset and not t.do_train:
+        load_examples(d, args.finetuning.stage, "train")
+
+
+def write_config(args: GenieArgs) -> Path:
+    return dump_config(args.raw, Path(args.training.output_dir) / CONFIG_NAME)
+
+
+def launch_command(config_path: str | Path, num_processes: int = 1, accelerate_config: str | None = None) -> list[str]:
+    """The `accelerate launch` command line for one stage config."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if accelerate_config:
+        cmd += ["--config_file", str(accelerate_config)]
+    else:
+        cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        cmd += ["--num_processes", str(num_processes)]
+        if not _has_cuda():
+            threads = max((os.cpu_count() or 1) // num_processes, 1)
+            cmd += ["--num_cpu_threads_per_process", str(threads)]
+            # --cpu alone silently runs one process; several CPU ranks need --multi_gpu + ACCELERATE_USE_CPU
+            cmd += ["--multi_gpu"] if num_processes > 1 else ["--cpu"]
+        elif num_processes > 1:
+            cmd += ["--multi_gpu"]
+    return cmd + ["-m", "genie_core.launch", str(config_path)]
+
+
+def child_env(num_processes: int = 1) -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if num_processes > 1 and not _has_cuda():
+        env["ACCELERATE_USE_CPU"] = "true"
+    return env
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def run_train(args: GenieArgs, launch: bool = True) -> int:
+    preflight(args)
+    config_path = write_config(args)
+    logger.info("Resolved config written to %s", config_path)
+    if not launch:
+        from genie_core.stages import run_stage
+
+        run_stage(args)
+        return 0
+    cmd = launch_command(config_path, args.launch.num_processes, args.launch.accelerate_config)
+    logger.info("Launching: %s", " ".join(cmd))
+    return subprocess.call(cmd, env=child_env(args.launch.num_processes))

@@ -1,0 +1,87 @@
+"""The single parse path: YAML + overrides, flags, aliases, unknown keys, cross-field rules."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from genie_core.extras.errors import ConfigError
+from genie_core.hparams import get_args, parse_cli_tokens
+from genie_core.train import launch_command
+
+
+def _write(tmp_path, data):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+BASE = {"model_name_or_path": "m", "output_dir": "out", "dataset": "alpaca_demo_en", "do_train": True}
+
+
+def test_yaml_with_overrides_that_win(tmp_path):
+    cfg = _write(tmp_path, {**BASE, "learning_rate": 1e-4, "lora_rank": 4})
+    file, overrides = parse_cli_tokens([cfg, "lora_rank=16", "--learning_rate", "5e-5"])
+    args = get_args(file, overrides)
+    assert args.finetuning.lora_rank == 16
+    assert args.training.learning_rate == pytest.approx(5e-5)
+    assert args.finetuning.lora_alpha == 32.0
+
+
+def test_seed_flag_form():
+    tokens = (
+        "--stage sft --model_name_or_path m --do_train --dataset a,b --template default --finetuning_type lora "
+        "--output_dir o --overwrite_cache --per_device_train_batch_size 4 --gradient_accumulation_steps 4 "
+        "--lr_scheduler_type cosine --logging_steps 10 --save_steps 1000 --learning_rate 5e-5 --num_train_epochs 3.0 "
+        "--plot_loss --resume_lora_training False --checkpoint_dir x,y"
+    ).split()
+    args = get_args(*parse_cli_tokens(tokens))
+    assert args.training.do_train and args.data.overwrite_cache and args.finetuning.plot_loss
+    assert args.finetuning.resume_lora_training is False
+    assert args.model.adapter_dirs == ["x", "y"]
+    assert args.training.per_device_train_batch_size == 4
+    assert args.data.dataset_names == ["a", "b"]
+
+
+def test_alias_adapter_name_or_path():
+    args = get_args(None, {**BASE, "adapter_name_or_path": "ad"})
+    assert args.model.checkpoint_dir == "ad"
+
+
+def test_unknown_key_names_closest():
+    with pytest.raises(ConfigError, match="'learnig_rate'.*'learning_rate'"):
+        get_args(None, {**BASE, "learnig_rate": 1e-4})
+
+
+def test_bad_choice_and_type():
+    with pytest.raises(ConfigError, match="finetuning_type"):
+        get_args(None, {**BASE, "finetuning_type": "lorra"})
+    with pytest.raises(ConfigError, match="lora_rank"):
+        get_args(None, {**BASE, "lora_rank": "eight"})
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"quantization_bit": 4, "finetuning_type": "full"}, "QLoRA"),
+        ({"quantization_bit": 3}, "4 or 8"),
+        ({"predict_with_generate": True}, "do_train"),
+        ({"output_dir": None}, "output_dir"),
+        ({"dataset": None}, "dataset is required"),
+    ],
+)
+def test_cross_field_rules(extra, message):
+    cfg = {**BASE, **extra}
+    cfg = {k: v for k, v in cfg.items() if v is not None}
+    with pytest.raises(ConfigError, match=message):
+        get_args(None, cfg)
+
+
+def test_launch_command_uses_same_interpreter_and_module(tmp_path):
+    import sys
+
+    cmd = launch_command(tmp_path / "genie_config.yaml")
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert cmd[-3:] == ["-m", "genie_core.launch", str(tmp_path / "genie_config.yaml")]
+    two = launch_command("c.yaml", num_processes=2)
+    assert "--multi_gpu" in two and "--cpu" not in two
