@@ -120,7 +120,12 @@ def get_dataset(args, tokenizer, template, stage: str | None = None) -> Tokenize
 
 def _bundle(dd, key: str, path: Path, hit: bool, dropped: list[str]) -> TokenizedData:
     return TokenizedData(
-        train=dd.get("train"), eval=dd.get("eval"), predict=dd.get("predict"), key=key, path=path, hit=hit,
+        train=dd.get("train"),
+        eval=dd.get("eval"),
+        predict=dd.get("predict"),
+        key=key,
+        path=path,
+        hit=hit,
         dropped=dropped,
     )
 

@@ -42,7 +42,7 @@ class DataArguments:
     )
     packing: Optional[bool] = field(
         default=None,
-        metadata={"help": "Pack several examples into one row without cross-example attention (sft); pt always packs."},
+        metadata={"help": "Pack examples into one row without cross-example attention (sft); pt packs always."},
     )
     group_by_length: bool = field(
         default=False, metadata={"help": "Batch examples of similar length together to cut padding."}

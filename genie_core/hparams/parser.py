@@ -34,6 +34,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "remove_unused_columns": False,
     "report_to": "none",
     "logging_steps": 10,
+    "dataloader_pin_memory": False,
 }
 
 

@@ -1,0 +1,48 @@
+"""Small builders shared by tests: a throwaway dataset registry and stage configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ALPACA_ROWS = [
+    {"instruction": f"Add {a} and {b}.", "input": "", "output": f"The answer is {a + b}."}
+    for a in range(1, 9)
+    for b in range(1, 5)
+]
+
+
+def write_registry(root: Path, rows: list[dict] | None = None, name: str = "toy", extra: dict | None = None) -> Path:
+    """A dataset_dir with one alpaca dataset (and optional extra registry entries)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{name}.json").write_text(json.dumps(rows if rows is not None else ALPACA_ROWS), encoding="utf-8")
+    info: dict[str, Any] = {name: {"file_name": f"{name}.json"}}
+    info.update(extra or {})
+    (root / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    return root
+
+
+def stage_config(model_dir: Path, dataset_dir: Path, output_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """A small sft/pt config on the tiny model: a few steps, nothing saved unless asked."""
+    cfg: dict[str, Any] = {
+        "stage": "sft",
+        "model_name_or_path": str(model_dir),
+        "template": "chatml",
+        "finetuning_type": "lora",
+        "dataset": "toy",
+        "dataset_dir": str(dataset_dir),
+        "cutoff_len": 64,
+        "output_dir": str(output_dir),
+        "do_train": True,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 5e-3,
+        "max_steps": 3,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "lr_scheduler_type": "constant",
+        "seed": 0,
+        "dataloader_num_workers": 0,
+    }
+    cfg.update(overrides)
+    return {k: v for k, v in cfg.items() if v is not None}
