@@ -20,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genie_core.data.collator import PackingCollator, PadCollator, drop_text_columns  # noqa: E402
+from genie_core.data.collator import PadCollator, drop_text_columns  # noqa: E402
 from genie_core.data.tokenized import get_dataset  # noqa: E402
 from genie_core.extras.env import apply_quiet_env  # noqa: E402
 from genie_core.hparams import get_args  # noqa: E402

@@ -78,17 +78,46 @@ def _cmd_templates(rest: list[str]) -> int:
     return 0
 
 
+# Commands implemented in their own modules as `main(argv: list[str]) -> int`, imported on use.
+MODULE_COMMANDS = {
+    "chat": ("genie_core.chat.cli:main", "Chat with a model (+ adapters) in the terminal."),
+    "api": ("genie_core.api.server:main", "Serve an OpenAI-compatible API."),
+    "webchat": ("genie_core.webui.chat_page:main", "A browser chat page for a model (+ adapters)."),
+    "webui": ("genie_core.webui.board:main", "The browser training board."),
+    "export": ("genie_core.export:main", "Merge adapters into the base and save it."),
+    "eval": ("genie_core.eval.cli:main", "Evaluate a stage output (BLEU/ROUGE, RM accuracy, PPO reward)."),
+}
+
 COMMANDS = {
-    "train": (_cmd_train, "Run one stage (pt, sft, ...) from a YAML and/or flags."),
+    "train": (_cmd_train, "Run one stage (pt, sft, rm, ppo, dpo) from a YAML and/or flags."),
     "data": (None, "`genie data check --dataset NAME --template T [--model_name_or_path M]`: validate datasets."),
     "models": (_cmd_models, "`genie models pull smollm2` / `genie models list`."),
     "templates": (_cmd_templates, "List chat templates."),
 }
 
 
+def _run_module_command(target: str, rest: list[str]) -> int:
+    import importlib
+
+    module_name, func_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"error: this command is not available in this version ({module_name}).", file=sys.stderr)
+            return 2
+        raise
+    return int(getattr(module, func_name)(rest) or 0)
+
+
+# Commands that live above genie_core (flows/cli.py handles them) add their help lines here.
+EXTRA_HELP: dict[str, str] = {}
+
+
 def _help() -> str:
     lines = ["usage: genie <command> ...", "", "commands:"]
-    lines += [f"  {name:<10} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += [f"  {name:<10} {desc}" for name, (_, desc) in {**COMMANDS, **MODULE_COMMANDS}.items()]
+    lines += [f"  {name:<10} {desc}" for name, desc in EXTRA_HELP.items()]
     return "\n".join(lines)
 
 
@@ -112,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(__version__)
             return 0
+        if command in MODULE_COMMANDS:
+            return _run_module_command(MODULE_COMMANDS[command][0], rest)
         if command not in COMMANDS:
             print(f"error: unknown command '{command}'\n\n{_help()}", file=sys.stderr)
             return 2

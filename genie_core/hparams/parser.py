@@ -21,6 +21,7 @@ from genie_core.hparams.finetuning_args import FinetuningArguments
 from genie_core.hparams.generating_args import GeneratingArguments
 from genie_core.hparams.launch_args import LaunchArguments
 from genie_core.hparams.model_args import ModelArguments
+from genie_core.hparams.ppo_args import PPOArguments
 
 ALIASES = {
     "adapter_name_or_path": "checkpoint_dir",
@@ -49,6 +50,7 @@ class GenieArgs:
     generating: GeneratingArguments
     launch: LaunchArguments
     raw: dict[str, Any]
+    ppo: PPOArguments | None = None
 
 
 def _training_cls():
@@ -58,7 +60,15 @@ def _training_cls():
 
 
 def _dataclasses() -> list[type]:
-    return [ModelArguments, DataArguments, _training_cls(), FinetuningArguments, GeneratingArguments, LaunchArguments]
+    return [
+        ModelArguments,
+        DataArguments,
+        _training_cls(),
+        FinetuningArguments,
+        GeneratingArguments,
+        LaunchArguments,
+        PPOArguments,
+    ]
 
 
 def valid_keys() -> dict[str, dataclasses.Field]:
@@ -213,6 +223,7 @@ def build_args(config: dict[str, Any]) -> GenieArgs:
         finetuning = FinetuningArguments(**kwargs[FinetuningArguments])
         generating = GeneratingArguments(**kwargs[GeneratingArguments])
         launch = LaunchArguments(**kwargs[LaunchArguments])
+        ppo = PPOArguments(**kwargs[PPOArguments])
         training_kwargs = kwargs[training_cls]
         training_kwargs.setdefault("output_dir", config.get("output_dir") or "")
         training = training_cls(**training_kwargs)
@@ -220,7 +231,7 @@ def build_args(config: dict[str, Any]) -> GenieArgs:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Invalid training arguments: {exc}") from None
-    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config))
+    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config), ppo)
     validate(args)
     return args
 
