@@ -44,7 +44,21 @@ class FinetuningArguments:
     # RLHF (used by the rm/ppo/dpo stages)
     reward_model: Optional[str] = field(default=None, metadata={"help": "PPO: output directory of an rm stage."})
     dpo_beta: float = field(default=0.1, metadata={"help": "DPO: beta, the strength of the KL regularization."})
-    dpo_loss: Literal["sigmoid", "ipo", "hinge"] = field(default="sigmoid", metadata={"help": "DPO loss type."})
+    dpo_loss: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero"] = field(
+        default="sigmoid",
+        metadata={
+            "help": "DPO loss: sigmoid (the DPO paper), ipo, hinge (SLiC), robust (with dpo_label_smoothing), "
+            "bco_pair, sppo_hard, nca_pair or apo_zero."
+        },
+    )
+    dpo_label_smoothing: float = field(
+        default=0.0,
+        metadata={"help": "DPO robust loss: the assumed probability that a preference label is flipped, in [0, 0.5)."},
+    )
+    dpo_ftx: float = field(
+        default=0.0,
+        metadata={"help": "DPO: weight of an extra SFT loss on the chosen answers (0 disables it)."},
+    )
 
     def __post_init__(self) -> None:
         from genie_core.extras.errors import ConfigError

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,7 @@ def _type_of(key: str) -> Any:
 
 
 def _unwrap_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) is Union:
+    if typing.get_origin(tp) in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
@@ -112,6 +113,9 @@ def _coerce(key: str, value: Any) -> Any:
     tp = _unwrap_optional(_type_of(key))
     if value is None:
         return None
+    if isinstance(value, bool) and tp is not bool and _is_stringy(tp):
+        # YAML 1.1 reads `no`/`yes` as booleans; for strategy-like fields the user meant the word
+        return "yes" if value else "no"
     if typing.get_origin(tp) is Literal:
         choices = typing.get_args(tp)
         if value not in choices and str(value) not in [str(c) for c in choices]:
@@ -141,6 +145,19 @@ def _coerce(key: str, value: Any) -> Any:
         name = getattr(tp, "__name__", str(tp))
         raise ConfigError(f"'{key}' expects {name}, got {value!r}.") from None
     return value
+
+
+def _is_stringy(tp: Any) -> bool:
+    """True for str, str-valued enums and unions containing one of them."""
+    import enum
+
+    options = typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else (tp,)
+    for option in options:
+        if option is str or (isinstance(option, type) and issubclass(option, enum.Enum)):
+            return True
+        if typing.get_origin(option) is Literal and all(isinstance(c, str) for c in typing.get_args(option)):
+            return True
+    return False
 
 
 def parse_cli_tokens(tokens: list[str]) -> tuple[Optional[str], dict[str, Any]]:
