@@ -76,3 +76,21 @@ def drop_text_columns(dataset):
     """Remove columns the model cannot take (kept in the cache for reports and predictions)."""
     present = [c for c in _TEXT_COLUMNS if c in dataset.column_names]
     return dataset.remove_columns(present) if present else dataset
+
+
+@dataclass
+class PairwiseCollator:
+    """Preference rows -> one right-padded batch: every chosen answer first, then every rejected one.
+
+    Row ``i`` and row ``i + B`` share the prompt, so one forward scores both sides of each pair.
+    """
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        rows = [list(f["prompt_ids"]) + list(f["chosen_ids"]) for f in features]
+        rows += [list(f["prompt_ids"]) + list(f["rejected_ids"]) for f in features]
+        return PadCollator(self.pad_token_id, pad_to_multiple_of=self.pad_to_multiple_of)(
+            [{"input_ids": ids} for ids in rows]
+        )

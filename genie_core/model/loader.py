@@ -122,8 +122,6 @@ def load_model(
     """Load the causal LM (quantized, from GGUF or from a full checkpoint as asked) and prepare what trains."""
     from transformers import AutoModelForCausalLM, GgufConfig
 
-    if add_valuehead:
-        raise NotImplementedError("Value heads arrive with the reward-model stage.")
     quantized = model_args.quantization_bit is not None
     if quantized and is_trainable and finetuning_args.finetuning_type != "lora":
         raise ConfigError(
@@ -167,6 +165,10 @@ def load_model(
     if is_trainable:
         model.config.use_cache = False  # the KV cache only costs memory during training
     model = init_adapter(model, model_args, finetuning_args, is_trainable)
+    if add_valuehead:
+        from genie_core.model.value_head import init_value_head
+
+        init_value_head(model, model_args, finetuning_args, is_trainable)  # registered as model.v_head
 
     if is_trainable:
         model.train()
