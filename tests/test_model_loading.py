@@ -267,7 +267,7 @@ def test_inference_mode_and_resize(tiny_model_dir):
     model = load_model(tok, margs, fargs, is_trainable=False)
     assert model.get_input_embeddings().weight.shape[0] == len(tok) == 602
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ConfigError, match="not a reward model"):
         load_model(tok, margs, fargs, is_trainable=False, add_valuehead=True)
 
 

@@ -66,6 +66,34 @@ GOLDEN = {
         "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
         "<|im_start|>assistant\n4<|im_end|>\n"
     ),
+    "qwen3": (
+        "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+        "<|im_start|>assistant\n4<|im_end|>\n"
+    ),
+    "intern2": (
+        "<s><|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+        "<|im_start|>assistant\n4<|im_end|>\n"
+    ),
+    "gemma": (
+        "<s><start_of_turn>user\nYou are helpful.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
+        "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n4<end_of_turn>\n"
+    ),
+    "phi3": (
+        "<|system|>\nYou are helpful.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+        "<|user|>\nWhat is 2+2?<|end|>\n<|assistant|>\n4<|end|>\n"
+    ),
+    "falcon": "System: You are helpful.\nUser: Hi\nFalcon: Hello!</s>\nUser: What is 2+2?\nFalcon: 4</s>\n",
+    "xverse": "You are helpful.\n\nHuman: Hi\n\nAssistant: Hello!</s>Human: What is 2+2?\n\nAssistant: 4</s>",
+    "chatglm3": (
+        "[gMASK]sop<|system|>\n You are helpful.<|user|>\n Hi<|assistant|>\n Hello!</s>"
+        "<|user|>\n What is 2+2?<|assistant|>\n 4</s>"
+    ),
+    "glm4": (
+        "[gMASK]<sop><|system|>\nYou are helpful.<|user|>\nHi<|assistant|>\nHello!</s>"
+        "<|user|>\nWhat is 2+2?<|assistant|>\n4</s>"
+    ),
 }
 
 # reply terminators as the fixture tokenizer decodes them
@@ -80,9 +108,27 @@ TERMINATORS = {
     "intern": "<eoa>",
     "chatglm2": "</s>",
     "mistral": "</s>",
+    "baichuan": "</s>",
+    "baichuan2": "</s>",
+    "qwen3": "<|im_end|>",
+    "intern2": "<|im_end|>",
+    "gemma": "<end_of_turn>",
+    "phi3": "<|end|>",
+    "falcon": "</s>",
+    "xverse": "</s>",
+    "chatglm3": "</s>",
+    "glm4": "</s>",
 }
 # text before the reply content that the assistant format itself writes
-REPLY_LEAD = {"default": " ", "vicuna": " ", "llama2": " ", "mistral": " "}
+REPLY_LEAD = {
+    "default": " ",
+    "vicuna": " ",
+    "llama2": " ",
+    "mistral": " ",
+    "falcon": " ",
+    "chatglm3": "\n ",
+    "glm4": "\n",
+}
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +240,38 @@ def test_multiturn_mask_covers_exactly_the_replies(tok, name):
     assert _decode(tok, full) == template.render(CONVO, SYSTEM).removesuffix(template.separator)
 
 
+def test_every_template_has_its_label_mask_checked():
+    assert set(TERMINATORS) == set(TEMPLATES)
+
+
+@pytest.mark.parametrize(
+    ("name", "markers"),
+    [
+        ("glm4", ["[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]),
+        ("chatglm3", ["[gMASK]", "sop", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]),
+    ],
+)
+def test_glm_role_markers_are_ids_and_the_prompt_ends_at_the_assistant_marker(tiny_tokenizer_dir, name, markers):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", *markers]})
+    ids = dict(zip(markers, tok.convert_tokens_to_ids(markers)))
+    template = get_template(name, tok)
+    (p1, r1), (p2, r2) = template.encode_multiturn(tok, CONVO, SYSTEM)
+    assert p1[:3] == [ids[markers[0]], ids[markers[1]], ids["<|system|>"]]
+    assert p1[-1] == p2[-1] == ids["<|assistant|>"] and p2[0] == ids["<|user|>"]
+    assert r1[-1] == r2[-1] == tok.eos_token_id
+    assert template.get_stop_token_ids(tok) == [tok.eos_token_id, ids["<|user|>"], ids["<|observation|>"]]
+
+
+def test_gemma_system_opens_the_first_user_turn_only():
+    gemma = get_template("gemma")
+    assert gemma.render(CONVO[:1], system="") == "<s><start_of_turn>user\nHi<end_of_turn>\n"
+    text = gemma.render(CONVO, system=SYSTEM)
+    assert text.count(SYSTEM) == 1 and text.index(SYSTEM) < text.index("Hi")
+
+
 def test_special_markers_are_single_ids(tok):
     pairs = get_template("llama2", tok).encode_multiturn(tok, CONVO, SYSTEM)
     (p1, r1), (p2, _) = pairs
@@ -250,6 +328,24 @@ def test_chatml_agrees_with_the_tokenizer_template(tok):
         assert chatml.encode_multiturn(tok, CONVO, system) == auto.encode_multiturn(tok, CONVO, system)
         assert chatml.encode_prompt(tok, CONVO[:3], system) == auto.encode_prompt(tok, CONVO[:3], system)
     assert chatml.render(CONVO) == tok.apply_chat_template(CONVO, tokenize=False)
+
+
+def test_chatml_agrees_with_smollm2s_own_template():
+    """SmolLM2 ships a ChatML chat template: our chatml must give the same text and the same ids."""
+    from transformers import AutoTokenizer
+
+    from genie_core.model.pull import is_pulled, smollm2_dir
+
+    if not is_pulled(smollm2_dir()):
+        pytest.skip("SmolLM2 is not pulled (`genie models pull smollm2`)")
+    smol = AutoTokenizer.from_pretrained(smollm2_dir())
+    chatml, auto = get_template("chatml", smol), get_template("auto", smol)
+    hf = [{"role": "system", "content": SYSTEM}, *CONVO]
+    assert chatml.render(CONVO, SYSTEM) == smol.apply_chat_template(hf, tokenize=False)
+    assert chatml.encode_multiturn(smol, CONVO, SYSTEM) == auto.encode_multiturn(smol, CONVO, SYSTEM)
+    assert chatml.encode_prompt(smol, CONVO[:3], SYSTEM) == auto.encode_prompt(smol, CONVO[:3], SYSTEM)
+    default_system = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    assert chatml.render(CONVO, default_system) == smol.apply_chat_template(CONVO, tokenize=False)
 
 
 def test_auto_finds_the_stop_word(tok):

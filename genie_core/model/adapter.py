@@ -77,7 +77,11 @@ def resolve_lora_targets(model: nn.Module, targets: list[str], family: ModelFami
     if any(t.lower() == "all" for t in targets):
         if not available:
             raise ConfigError("lora_target=all: the model has no linear layers to adapt.")
-        return available
+        # the family table names a block's linear layers; anything else linear (a vision tower, a projector) stays out
+        listed = [name for name in family.lora_all if name in available]
+        if listed and set(listed) != set(available):
+            logger.info("lora_target=all: %s per the %s family table", ",".join(listed), family.name)
+        return listed or available
 
     adaptable = [
         name for name, module in model.named_modules() if isinstance(module, (*_linear_types(), nn.Embedding))
@@ -142,6 +146,11 @@ def _setup_freeze(model: nn.Module, finetuning_args) -> nn.Module:
     sample = layers[chosen[0]]
     if not train_all:
         rel_params = [f".{rel}." for rel, _ in sample.named_parameters()]
+        aliases = get_family(model).module_aliases  # e.g. mlp -> feed_forward, so one config fits every family
+        names = [
+            aliases[name] if name in aliases and not any(f".{name}." in rel for rel in rel_params) else name
+            for name in names
+        ]
         missing = [name for name in names if not any(f".{name}." in rel for rel in rel_params)]
         if missing:
             children = sorted(name for name, _ in sample.named_children())

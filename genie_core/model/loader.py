@@ -7,6 +7,7 @@ bfloat16 on CPU); LoRA weights are float32 (peft's default). Quantized (4/8-bit)
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def load_tokenizer(model_args):
     from transformers import AutoTokenizer
 
     path, gguf_file = _source(model_args)
+    check_remote_code(path, model_args.trust_remote_code)
     kwargs = {"trust_remote_code": model_args.trust_remote_code, "cache_dir": model_args.cache_dir}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
@@ -76,11 +78,34 @@ def load_tokenizer(model_args):
     if tokenizer.pad_token is None:
         fallback = tokenizer.eos_token or tokenizer.unk_token
         if fallback is None:
-            raise ConfigError(f"The tokenizer of {path} has no pad, eos or unk token to pad with.")
+            # e.g. first-generation Qwen: the template's stop word becomes eos and pad (Template.fix_tokenizer)
+            logger.warning("The tokenizer of %s has no pad, eos or unk token; the template must provide one", path)
+            return tokenizer
         # Reusing an existing token keeps the vocabulary (and the embedding matrix) unchanged.
         tokenizer.pad_token = fallback
         logger.info("Tokenizer has no pad token; using %s", fallback)
     return tokenizer
+
+
+def check_remote_code(path: str, trust_remote_code: bool) -> None:
+    """Refuse early, by name, a local checkpoint whose architecture only exists in code shipped beside it."""
+    config_file = Path(path) / "config.json"
+    if trust_remote_code or not config_file.is_file():
+        return
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # transformers reports an unreadable config itself
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = config.get("model_type")
+    if config.get("auto_map") and model_type not in CONFIG_MAPPING:
+        family = get_family(config)
+        what = f"a {family.name} checkpoint" if family.trust_remote_code else f"a '{model_type}' checkpoint"
+        raise ConfigError(
+            f"model_name_or_path: {path} is {what} whose modeling code ships with it (auto_map in config.json); "
+            "set trust_remote_code: true to run that code."
+        )
 
 
 def _quantization_config(model_args, dtype: torch.dtype):
@@ -129,7 +154,13 @@ def load_model(
             f"got {finetuning_args.finetuning_type}."
         )
 
+    if is_trainable and tokenizer.pad_token_id is None:
+        raise ConfigError(
+            "The tokenizer has no pad, eos or unk token, and the template gave it none; set `template` to one with a "
+            "stop word (see `genie templates`) so the stop word can pad."
+        )
     path, gguf_file = _source(model_args)
+    check_remote_code(path, model_args.trust_remote_code)
     checkpoint = _full_checkpoint(model_args, finetuning_args)
     if checkpoint:
         path, gguf_file = checkpoint, None

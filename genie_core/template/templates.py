@@ -196,3 +196,104 @@ register_template(
     stop_words=["<|im_end|>"],
     default_system="You are a helpful assistant.",
 )
+
+# Qwen3: ChatML without a default system prompt. Its own chat template also writes an empty <think></think> block
+# before the last reply; here a reasoning trace stays part of the reply text, as the data gives it.
+register_template(
+    "qwen3",
+    system_format="<|im_start|>system\n{{system}}<|im_end|>\n",
+    tools_format=TEMPLATES["qwen"].tools_format,
+    user_format="<|im_start|>user\n{{content}}<|im_end|>\n",
+    observation_format="<|im_start|>user\n<tool_response>\n{{content}}\n</tool_response><|im_end|>\n",
+    generation_prompt="<|im_start|>assistant\n",
+    assistant_format="{{content}}<|im_end|>",
+    function_format="<tool_call>\n{{content}}\n</tool_call><|im_end|>",
+    separator="\n",
+    stop_words=["<|im_end|>"],
+)
+
+# InternLM2-chat: ChatML after <s>, with the system prompt its chat() method uses by default
+register_template(
+    "intern2",
+    prefix="{{bos}}",
+    system_format="<|im_start|>system\n{{system}}<|im_end|>\n",
+    user_format="<|im_start|>user\n{{content}}<|im_end|>\n",
+    generation_prompt="<|im_start|>assistant\n",
+    assistant_format="{{content}}<|im_end|>",
+    separator="\n",
+    stop_words=["<|im_end|>"],
+    default_system=(
+        "You are an AI assistant whose name is InternLM (书生·浦语).\n"
+        "- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai AI Laboratory "
+        "(上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n"
+        "- InternLM (书生·浦语) can understand and communicate fluently in the language chosen by the user such as "
+        "English and 中文."
+    ),
+)
+
+# Gemma (1, 2, 3): "<bos><start_of_turn>user\nq<end_of_turn>\n<start_of_turn>model\na<end_of_turn>\n"; there is no
+# system role, so the system prompt opens the first user turn (as Gemma 3's own template does)
+register_template(
+    "gemma",
+    prefix="{{bos}}",
+    system_format="{{system}}\n\n",
+    system_in_user=True,
+    user_format="<start_of_turn>user\n{{content}}<end_of_turn>\n",
+    generation_prompt="<start_of_turn>model\n",
+    assistant_format="{{content}}<end_of_turn>",
+    separator="\n",
+    stop_words=["<end_of_turn>"],
+)
+
+# Phi-3 / Phi-3.5: "<|system|>\ns<|end|>\n<|user|>\nq<|end|>\n<|assistant|>\na<|end|>\n"
+register_template(
+    "phi3",
+    system_format="<|system|>\n{{system}}<|end|>\n",
+    user_format="<|user|>\n{{content}}<|end|>\n",
+    generation_prompt="<|assistant|>\n",
+    assistant_format="{{content}}<|end|>",
+    separator="\n",
+    stop_words=["<|end|>"],
+)
+
+# Falcon-instruct: "System: s\nUser: q\nFalcon: a\nUser: ..."; replies end with eos so the model learns to stop
+register_template(
+    "falcon",
+    system_format="System: {{system}}\n",
+    user_format="User: {{content}}\n",
+    generation_prompt="Falcon:",
+    assistant_format=" {{content}}{{eos}}",
+    separator="\n",
+)
+
+# XVERSE-Chat: "Human: q\n\nAssistant: a<eos>Human: ..."; it has no system role, so the system is plain text
+register_template(
+    "xverse",
+    system_format="{{system}}\n\n",
+    user_format="Human: {{content}}\n\nAssistant: ",
+)
+
+# ChatGLM3-6B: "[gMASK]sop<|system|>\n s<|user|>\n q<|assistant|>\n a<|user|>..."; the role markers are single tokens.
+# The model stops on the next <|user|>/<|observation|>; for training a reply ends with eos.
+register_template(
+    "chatglm3",
+    prefix="{{token:[gMASK]}}{{token:sop}}",
+    system_format="{{token:<|system|>}}\n {{system}}",
+    user_format="{{token:<|user|>}}\n {{content}}",
+    observation_format="{{token:<|observation|>}}\n {{content}}",
+    generation_prompt="{{token:<|assistant|>}}",
+    assistant_format="\n {{content}}{{eos}}",
+    stop_words=["<|user|>", "<|observation|>"],
+)
+
+# GLM-4 (glm-4-9b-chat, its -hf conversion and GLM-4-0414): "[gMASK]<sop><|system|>\ns<|user|>\nq<|assistant|>\na..."
+register_template(
+    "glm4",
+    prefix="{{token:[gMASK]}}{{token:<sop>}}",
+    system_format="{{token:<|system|>}}\n{{system}}",
+    user_format="{{token:<|user|>}}\n{{content}}",
+    observation_format="{{token:<|observation|>}}\n{{content}}",
+    generation_prompt="{{token:<|assistant|>}}",
+    assistant_format="\n{{content}}{{eos}}",
+    stop_words=["<|user|>", "<|observation|>"],
+)
