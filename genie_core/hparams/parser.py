@@ -272,12 +272,35 @@ def validate(args: GenieArgs) -> None:
         raise ConfigError("do_predict for sft needs predict_with_generate: true.")
     if f.finetuning_type != "lora" and m.adapter_dirs and len(m.adapter_dirs) > 1:
         raise ConfigError("Only LoRA accepts several checkpoint_dir entries; full/freeze take one checkpoint.")
-    if f.stage in ("rm", "ppo") and f.finetuning_type != "lora":
+    if f.stage == "ppo" and f.finetuning_type != "lora":
         raise ConfigError(f"stage {f.stage} supports finetuning_type lora only; set finetuning_type: lora.")
+    _validate_preference(args)
     if f.stage == "ppo" and t.do_train and not f.reward_model:
         raise ConfigError("stage ppo needs reward_model: the output directory of an rm stage.")
     if (t.fp16 or t.bf16) and m.compute_dtype == "float32":
         raise ConfigError("fp16/bf16 training conflicts with compute_dtype float32; drop one of them.")
+
+
+def _validate_preference(args: GenieArgs) -> None:
+    """Rules of the rm and dpo stages."""
+    t, f = args.training, args.finetuning
+    if f.stage in ("rm", "dpo") and t.do_predict:
+        raise ConfigError(
+            f"do_predict does not apply to stage {f.stage}; use do_eval (or `genie eval`), which scores every "
+            "held-out pair."
+        )
+    if f.stage != "dpo":
+        return
+    if not t.do_train:
+        raise ConfigError(
+            "stage dpo needs do_train: true; to evaluate, add val_size or eval_dataset with do_eval: true."
+        )
+    if f.dpo_beta <= 0:
+        raise ConfigError(f"dpo_beta must be > 0, got {f.dpo_beta}.")
+    if not 0 <= f.dpo_label_smoothing < 0.5:
+        raise ConfigError(f"dpo_label_smoothing must be in [0, 0.5), got {f.dpo_label_smoothing}.")
+    if f.dpo_ftx < 0:
+        raise ConfigError(f"dpo_ftx must be >= 0, got {f.dpo_ftx}.")
 
 
 def get_args(config_file: Optional[str] = None, overrides: Optional[dict[str, Any]] = None) -> GenieArgs:
