@@ -1,0 +1,1 @@
+"""OpenAI-compatible HTTP API over the chat engine (FastAPI + sse-starlette, served by uvicorn)."""

@@ -1,0 +1,354 @@
+"""Chat engine: batched decoding matches transformers' generate, streaming, stop words, tools, template choice, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from genie_core.chat.args import parse_infer_args
+from genie_core.chat.batcher import BatcherConfig, EngineBusy, GenerationRequest
+from genie_core.chat.engine import ChatEngine, resolve_template_name
+from genie_core.chat.sampling import SamplingParams
+from genie_core.chat.textstream import TextStream
+from genie_core.chat.tools import calls_to_text, may_be_tool_call, parse_tool_calls, tools_to_text
+from genie_core.extras.errors import ConfigError, GenieError
+from genie_core.hparams import get_args
+
+ROOT = Path(__file__).resolve().parents[1]
+CONVERSATIONS = [
+    [{"role": "user", "content": "hello"}],
+    [{"role": "user", "content": "What is the capital of France? Tell me more about it, please."}],
+    [
+        {"role": "user", "content": "Add 12 and 30."},
+        {"role": "assistant", "content": "The answer is 42."},
+        {"role": "user", "content": "And 1 and 2?"},
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    overrides = {"model_name_or_path": str(tiny_model_dir), "template": "chatml", "output_dir": "unused"}
+    args = get_args(None, {**overrides, "do_sample": False, "max_new_tokens": 16})
+    eng = ChatEngine.from_args(args, BatcherConfig(max_batch_size=8, batch_wait_ms=50))
+    yield eng
+    eng.close()
+
+
+def _hf_greedy(engine, ids: list[int], max_new_tokens: int, **kwargs) -> str:
+    """Reference: transformers' own generate on one unpadded prompt."""
+    with torch.no_grad():
+        out = engine.model.generate(
+            torch.tensor([ids]),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=engine.stop_token_ids,
+            pad_token_id=engine.tokenizer.pad_token_id,
+            **kwargs,
+        )
+    new = [t for t in out[0, len(ids) :].tolist() if t not in engine.stop_token_ids]
+    return engine.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def _concurrently(fn, items):
+    results = [None] * len(items)
+
+    def run(i):
+        results[i] = fn(items[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(items))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def test_concurrent_requests_share_a_batch_and_match_generate(engine):
+    before = dict(engine.batcher.stats)
+    replies = _concurrently(lambda conv: engine.chat(conv)[0], CONVERSATIONS)
+    assert engine.batcher.stats["batches"] - before["batches"] == 1  # one left-padded batch, not three runs
+    assert engine.batcher.stats["max_rows"] >= 3
+    for conv, reply in zip(CONVERSATIONS, replies):
+        ids = engine.encode(conv)
+        assert reply.prompt_tokens == len(ids)
+        assert reply.text == _hf_greedy(engine, ids, 16)
+        assert reply.finish_reason in ("stop", "length")
+
+
+def test_requests_join_a_running_batch_without_changing_replies(engine):
+    looping = [{"role": "user", "content": "vat vat vat"}]
+    first = iter(engine.submit(looping, max_new_tokens=120))
+    head = next(first)  # the first request is decoding now
+    before = engine.batcher.stats["joined"]
+    joiners = [engine.submit(conv, max_new_tokens=16) for conv in CONVERSATIONS[1:]]  # a longer and a shorter prompt
+    first_text = head.text + "".join(event.text for event in first)
+    texts = [h.result()[0].text for h in joiners]
+    assert engine.batcher.stats["joined"] - before == 2  # they did not wait for the first request to finish
+    assert first_text == _hf_greedy(engine, engine.encode(looping), 120)
+    for conv, text in zip(CONVERSATIONS[1:], texts):
+        assert text == _hf_greedy(engine, engine.encode(conv), 16)
+
+
+def test_repetition_penalty_matches_generate(engine):
+    conv = [{"role": "user", "content": "vat vat vat"}]  # greedy decoding loops on this prompt
+    reply = engine.chat(conv, repetition_penalty=5.0, max_new_tokens=30)[0]
+    assert reply.text == _hf_greedy(engine, engine.encode(conv), 30, repetition_penalty=5.0)
+    assert reply.text != engine.chat(conv, max_new_tokens=30)[0].text
+
+
+def test_sampling_rows_do_not_disturb_greedy_rows(engine):
+    conv = CONVERSATIONS[0]
+    greedy = engine.chat(conv)[0].text
+    convs = [conv] * 4
+    kinds = [{}, {"do_sample": True, "temperature": 1.5, "top_p": 1.0, "top_k": 0}] * 2
+    replies = _concurrently(lambda i: engine.chat(convs[i], **kinds[i])[0].text, list(range(4)))
+    assert replies[0] == replies[2] == greedy
+    # top_k=1 sampling can only pick the arg-max
+    assert engine.chat(conv, do_sample=True, temperature=1.0, top_k=1)[0].text == greedy
+
+
+def test_n_choices_and_stream_equals_whole_reply(engine):
+    conv = CONVERSATIONS[1]
+    whole = engine.chat(conv)[0].text
+    deltas = list(engine.stream_chat(conv))
+    assert len(deltas) > 1
+    assert "".join(deltas) == whole
+    sampled = engine.chat(conv, n=3, do_sample=True, temperature=1.5, top_p=1.0, top_k=0)
+    assert len(sampled) == 3 and len({r.text for r in sampled}) > 1
+
+
+def test_stop_string_cuts_the_reply(engine):
+    conv = CONVERSATIONS[1]
+    full = engine.chat(conv, max_new_tokens=16)[0].text
+    assert len(full) > 6
+    stop = full[3:6]
+    reply = engine.chat(conv, max_new_tokens=16, stop=[stop])[0]
+    assert reply.text == full[: full.index(stop)]
+    assert reply.finish_reason == "stop"
+    streamed = "".join(engine.stream_chat(conv, max_new_tokens=16, stop=[stop]))
+    assert streamed == reply.text
+
+
+def test_system_prompt_and_history_reach_the_prompt(engine):
+    plain = engine.submit(CONVERSATIONS[0])
+    with_system = engine.submit(CONVERSATIONS[0], system="You are terse.")
+    history = engine.submit(CONVERSATIONS[2])
+    for handle in (plain, with_system, history):
+        handle.result()
+    expected = engine.template.encode_prompt(engine.tokenizer, CONVERSATIONS[0], "You are terse.")
+    assert with_system.request.prompt_ids == expected
+    assert with_system.prompt_tokens > plain.prompt_tokens
+    assert engine.tokenizer.decode(history.request.prompt_ids).count("<|im_start|>user") == 2
+
+
+def test_bad_requests_are_refused_before_generation(engine):
+    with pytest.raises(GenieError, match="max_new_tokens"):
+        engine.chat(CONVERSATIONS[0], max_new_tokens=0)
+    with pytest.raises(GenieError, match="unknown generation option"):
+        engine.chat(CONVERSATIONS[0], beams=2)
+    with pytest.raises(GenieError, match="must end with a user"):
+        engine.chat(CONVERSATIONS[2][:2])
+    with pytest.raises(GenieError, match="at most 1024"):
+        engine.chat([{"role": "user", "content": "word " * 2000}])
+
+
+def test_full_queue_refuses_and_cancel_frees_the_batch(tiny_model_dir):
+    args = get_args(None, {"model_name_or_path": str(tiny_model_dir), "template": "chatml", "output_dir": "x"})
+    eng = ChatEngine.from_args(args, BatcherConfig(max_batch_size=1, max_queue=1, batch_wait_ms=0))
+    try:
+        conv = CONVERSATIONS[0]
+        first = eng.submit(conv, max_new_tokens=1000, do_sample=False)
+        deadline = time.monotonic() + 30
+        while eng.batcher.queued and time.monotonic() < deadline:  # the worker has taken the first one
+            time.sleep(0.01)
+        second = eng.submit(conv, max_new_tokens=4)
+        with pytest.raises(EngineBusy):
+            eng.submit(conv, max_new_tokens=4)
+        first.cancel()
+        events = list(first)
+        assert events[-1].finish_reason == "cancelled"
+        assert events[-1].completion_tokens < 1000
+        assert second.result()[0].completion_tokens > 0
+    finally:
+        eng.close()
+    with pytest.raises(GenieError, match="shut down"):
+        eng.batcher.submit(GenerationRequest([1, 2, 3]))
+
+
+def test_text_stream_holds_partial_characters_and_stop_prefixes(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ids = tok.encode("你好，我是 END here", add_special_tokens=False)
+    stream = TextStream(tok, stop=["END"])
+    pieces = []
+    for tid in ids:
+        stream.push(tid)
+        pieces.append(stream.take())
+        if stream.stopped:
+            break
+    pieces.append(stream.take(final=True))
+    assert all("\ufffd" not in p for p in pieces)
+    assert "".join(pieces) == "你好，我是 "
+    assert not any("E" in p for p in pieces)
+
+
+def test_sampling_params_greedy_flags():
+    assert SamplingParams(do_sample=False).greedy
+    assert SamplingParams(temperature=0.0).greedy
+    assert not SamplingParams(temperature=0.7).greedy
+
+
+# ---- tools ---------------------------------------------------------------------------------------------------
+
+
+def test_tool_calls_parse_for_each_family_format():
+    call = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    chatml = json.dumps(call)
+    qwen = f"<tool_call>\n{json.dumps(call)}\n</tool_call>\n<tool_call>\n{json.dumps(call)}\n</tool_call>"
+    llama3 = json.dumps({"name": "get_weather", "parameters": {"city": "Paris"}})
+    mistral = "[TOOL_CALLS] " + json.dumps([call])
+    for text, count in ((chatml, 1), (qwen, 2), (llama3, 1), (mistral, 1), ("```json\n" + chatml + "\n```", 1)):
+        content, calls = parse_tool_calls(text)
+        assert len(calls) == count, text
+        assert calls[0].name == "get_weather" and json.loads(calls[0].arguments) == {"city": "Paris"}
+        assert calls[0].id.startswith("call_")
+    assert parse_tool_calls("The weather is nice.") == ("The weather is nice.", [])
+    assert parse_tool_calls('{"not": "a call"}')[1] == []
+    assert may_be_tool_call(" {") and may_be_tool_call("<tool") and not may_be_tool_call("Sure")
+
+
+def test_openai_tools_and_calls_become_training_format():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    assert json.loads(tools_to_text(tools)) == [{"name": "f", "parameters": {"type": "object"}}]
+    text = calls_to_text([{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}])
+    assert json.loads(text) == {"name": "f", "arguments": {"x": 1}}
+    with pytest.raises(GenieError, match="tools\\[0\\]"):
+        tools_to_text([{"type": "retrieval"}])
+
+
+def test_engine_parses_tool_calls_only_when_tools_were_given():
+    reply = ChatEngine.to_reply('{"name": "f", "arguments": {}}', "stop", 3, 5, tools='[{"name": "f"}]')
+    assert reply.finish_reason == "tool_calls" and reply.tool_calls[0].name == "f" and reply.text == ""
+    plain = ChatEngine.to_reply('{"name": "f", "arguments": {}}', "stop", 3, 5, tools=None)
+    assert plain.tool_calls == [] and plain.text.startswith("{")
+
+
+# ---- template choice and arguments ---------------------------------------------------------------------------
+
+
+def test_training_template_is_used_and_a_mismatch_is_warned(tmp_path, caplog):
+    from genie_core.hparams import ModelArguments
+
+    adapter = tmp_path / "saves" / "sft"
+    adapter.mkdir(parents=True)
+    (adapter / "genie_config.yaml").write_text("template: qwen\nstage: sft\n")
+    model_args = ModelArguments(model_name_or_path="base", checkpoint_dir=str(adapter / "checkpoint-3"))
+    assert resolve_template_name(model_args, None) == "qwen"  # found in the parent of a checkpoint
+    with caplog.at_level("WARNING", logger="genie"):
+        assert resolve_template_name(model_args, "chatml") == "chatml"
+    assert "TEMPLATE MISMATCH" in caplog.text and "qwen" in caplog.text
+
+
+def test_inference_args_split_command_options_and_name_typos(tmp_path):
+    from genie_core.api.server import ServerArguments
+
+    args, (server,) = parse_infer_args(
+        ["--model_name_or_path", "m", "--template", "chatml", "--port", "9001", "--do_sample", "false"],
+        ServerArguments,
+    )
+    assert server.port == 9001 and server.host == "127.0.0.1"
+    assert args.generating.do_sample is False and args.data.template == "chatml"
+    with pytest.raises(ConfigError, match="Did you mean 'port'"):
+        parse_infer_args(["--model_name_or_path", "m", "--prot", "1"], ServerArguments)
+    with pytest.raises(ConfigError, match="'port' expects int"):
+        parse_infer_args(["--model_name_or_path", "m", "--port", "abc"], ServerArguments)
+
+
+# ---- the terminal REPL ---------------------------------------------------------------------------------------
+
+
+def _chat_cmd(model_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "genie_core.cli",
+        "chat",
+        "--model_name_or_path",
+        str(model_dir),
+        "--template",
+        "chatml",
+        "--do_sample",
+        "false",
+        "--max_new_tokens",
+        "8",
+    ]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "GENIE_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def test_cli_chat_from_a_pipe(tiny_model_dir, tmp_path):
+    proc = subprocess.run(
+        _chat_cmd(tiny_model_dir),
+        input="hello\nclear\nhello\nexit\nnever read\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.count("Assistant: ") == 2
+    assert "History cleared." in out
+    first, second = (part.split("\n")[0] for part in out.split("Assistant: ")[1:])
+    assert first and first == second  # greedy, and `clear` really emptied the history
+    assert out.count("User: ") == 4  # the line after `exit` is never read
+
+
+def test_cli_chat_in_a_terminal(tiny_model_dir, tmp_path):
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        _chat_cmd(tiny_model_dir), stdin=child_fd, stdout=child_fd, stderr=subprocess.DEVNULL, env=_env(tmp_path)
+    )
+    os.close(child_fd)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 300) -> bytes:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([main_fd], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(main_fd, 4096)
+                except OSError:
+                    break
+        assert marker in seen, seen[-500:]
+        found, seen = seen, seen[seen.index(marker) + len(marker) :]
+        return found
+
+    try:
+        read_until(b"User: ")
+        os.write(main_fd, b"What is the capital of France?\r")
+        reply = read_until(b"User: ")
+        assert b"Assistant: " in reply
+        os.write(main_fd, b"exit\r")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main_fd)
