@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/genie models pull smollm2
-	$(BIN)/genie train examples/train_lora/smollm2_lora_sft.yaml
+	$(BIN)/genie run examples/pipelines/rlhf_smollm2.yaml
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -14,6 +14,10 @@ OFFLINE_DEFAULTS = {
     "HF_DATASETS_OFFLINE": "1",
     "DS_ACCELERATOR": "cpu",
     "TOKENIZERS_PARALLELISM": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # `mlflow ui`: 2 processes instead of 10-15
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",  # a cold temporary server can take 10-20 s
 }
 
 
@@ -32,3 +36,11 @@ def apply_quiet_env() -> None:
 def genie_home() -> Path:
     """Root for caches (tokenized datasets, pulled models); ``GENIE_HOME`` overrides it."""
     return Path(os.environ.get("GENIE_HOME", Path.home() / ".cache" / "llm-genie")).expanduser()
+
+
+def runs_dir() -> Path:
+    """Root for pipeline runs: stage outputs, the MLflow store and cached results; ``GENIE_RUNS_DIR`` overrides it.
+
+    An absolute path, so the tracking store is the same whatever directory a command starts in.
+    """
+    return Path(os.environ.get("GENIE_RUNS_DIR") or genie_home() / "runs").expanduser().resolve()

@@ -13,6 +13,7 @@ from genie_core.extras.logging import get_logger, is_main_process
 from genie_core.stages.callbacks import LogCallback
 from genie_core.stages.common import resume_checkpoint, save_metrics
 from genie_core.stages.plotting import plot_loss
+from genie_core.tracking import tracking_callbacks
 
 logger = get_logger(__name__)
 
@@ -29,7 +30,7 @@ def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_cal
         eval_dataset=drop_text_columns(data.eval) if data.eval is not None else None,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LogCallback(training.output_dir), *extra_callbacks],
+        callbacks=[LogCallback(training.output_dir), *tracking_callbacks(), *extra_callbacks],
     )
 
 

@@ -1,0 +1,61 @@
+"""Pipelines as Prefect flows: ordering only; each step is a task from ``tasks/``.
+
+    python -c "from flows import pipeline; pipeline('examples/pipelines/sft_smollm2.yaml')"
+
+``pipeline`` runs any pipeline YAML; ``rlhf_pipeline``, ``sft_dpo_pipeline``, ``pt_sft_pipeline`` and
+``sft_pipeline`` are the same flow with the matching example as the default config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from tasks.plan import plan_pipeline
+from tasks.runs import pipeline_run, run_step, summarize
+from tasks.spec import load_pipeline
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+
+
+def run_pipeline(config: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plan every step (keys, wiring, validation), then run them in order under one MLflow parent run."""
+    spec = load_pipeline(config, overrides)
+    plans = plan_pipeline(spec)
+    results: dict[str, dict] = {}
+    with pipeline_run(spec, plans) as parent:
+        for plan in plans:
+            results[plan.name] = run_step(plan, results, parent)
+        return summarize(spec, plans, results, parent)
+
+
+@flow(name="genie-pipeline")
+def pipeline(config: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the pipeline YAML ``config`` (with ``key=value`` / ``stage.key=value`` overrides)."""
+    return run_pipeline(config, overrides)
+
+
+@flow(name="genie-rlhf")
+def rlhf_pipeline(config: str = str(EXAMPLES / "rlhf_smollm2.yaml"), overrides: dict[str, Any] | None = None):
+    """SFT -> reward model -> PPO -> evaluate -> export -> register."""
+    return run_pipeline(config, overrides)
+
+
+@flow(name="genie-sft-dpo")
+def sft_dpo_pipeline(config: str = str(EXAMPLES / "sft_dpo_smollm2.yaml"), overrides: dict[str, Any] | None = None):
+    """SFT -> DPO -> evaluate -> export -> register."""
+    return run_pipeline(config, overrides)
+
+
+@flow(name="genie-pt-sft")
+def pt_sft_pipeline(config: str = str(EXAMPLES / "pt_sft_smollm2.yaml"), overrides: dict[str, Any] | None = None):
+    """Continued pre-training -> SFT -> evaluate -> export -> register."""
+    return run_pipeline(config, overrides)
+
+
+@flow(name="genie-sft")
+def sft_pipeline(config: str = str(EXAMPLES / "sft_smollm2.yaml"), overrides: dict[str, Any] | None = None):
+    """SFT -> evaluate -> export -> register."""
+    return run_pipeline(config, overrides)

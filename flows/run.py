@@ -1,0 +1,111 @@
+"""`genie run PIPELINE.yaml [key=value ...] [stage.key=value ...]`: run a pipeline as one Prefect flow.
+
+    genie run examples/pipelines/sft_smollm2.yaml
+    genie run examples/pipelines/sft_smollm2.yaml learning_rate=1e-4 sft.max_steps=40
+
+`key=value` applies to every stage, `stage.key=value` to one. Re-running the same command reuses every
+finished stage, resumes an interrupted one from its last checkpoint and runs what follows.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+USAGE = """usage: genie run PIPELINE.yaml [key=value ...] [stage.key=value ...]
+`key=value` sets a config key for every stage; `stage.key=value` for one stage.
+Outputs go to $GENIE_RUNS_DIR/<pipeline>/ (default ~/.cache/llm-genie/runs); `genie ui` shows the MLflow runs."""
+
+# Prefect's own INFO chatter (temporary server banner, engine internals) off; task and flow run lines stay
+QUIET_PREFECT = {
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+}
+
+
+def quiet_prefect() -> None:
+    """Must run before Prefect is imported; the user's own settings win."""
+    for key, value in QUIET_PREFECT.items():
+        os.environ.setdefault(key, value)
+
+
+def main(argv: list[str]) -> int:
+    from genie_core.extras.env import apply_quiet_env
+    from genie_core.hparams import parse_cli_tokens
+    from tasks.spec import load_pipeline
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    apply_quiet_env()
+    quiet_prefect()
+    config, overrides = parse_cli_tokens(argv)
+    if config is None:
+        print(f"error: give a pipeline YAML first.\n{USAGE}", file=sys.stderr)
+        return 2
+    spec = load_pipeline(config, overrides)  # structural errors now, before Prefect starts
+    print(f"Pipeline {spec.name}: {' -> '.join(step.name for step in spec.steps)}", flush=True)
+    if not os.environ.get("PREFECT_API_URL"):
+        print("Prefect: a temporary local server for this run (`genie ui --prefect` keeps one running).", flush=True)
+
+    from prefect.exceptions import TerminationSignal
+
+    from flows.pipelines import pipeline
+
+    start = time.perf_counter()
+    try:
+        state = pipeline(config, overrides, return_state=True)
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 143
+        print(
+            f"\nPipeline {spec.name} interrupted; the stage's process tree was stopped. Run the same command "
+            "again to resume from the last checkpoint.",
+            file=sys.stderr,
+        )
+        return code
+    wall = time.perf_counter() - start
+    if not state.is_completed():
+        print(f"\nPipeline {spec.name} {state.name.lower()} after {wall:.0f} s: {state.message}", file=sys.stderr)
+        print(
+            "Fix the cause and run the same command again: finished stages are reused, an interrupted one "
+            "resumes from its last checkpoint.",
+            file=sys.stderr,
+        )
+        return 1
+    print_summary(state.result(), wall)
+    return 0
+
+
+def print_summary(summary: dict, wall: float) -> None:
+    print(f"\nPipeline {summary['pipeline']} finished in {wall:.0f} s")
+    for step in summary["steps"]:
+        status = (
+            f"ran {step['wall_s']:.0f} s"
+            if step["ran"] and step.get("wall_s")
+            else "ran"
+            if step["ran"]
+            else ("cached")
+        )
+        extra = ""
+        if step.get("chosen"):
+            extra = f"  chose {step['chosen']} -> {step['model_dir']}"
+        elif step.get("version"):
+            extra = f"  v{step['version']} {'promoted' if step['promoted'] else 'kept'}: {step['reason']}"
+        elif step["metrics"]:
+            shown = {
+                k: v for k, v in step["metrics"].items() if k.endswith(("loss", "bleu-4", "accuracy", "reward_mean"))
+            }
+            extra = "  " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())[:4])
+        print(f"  {step['name']:<12} {status:<10}{extra}")
+    print(f"\nOutputs:  {summary['runs_dir']}")
+    where = summary["tracking_uri"]
+    if where:
+        url = summary["mlflow_url"] or "(nothing ran: the stages' own runs hold the results)"
+        browse = "browse with `genie ui`, then " if where.startswith("sqlite:") else ""
+        print(f"MLflow:   {where}\n          {browse}{url}")
+    if os.environ.get("PREFECT_API_URL"):
+        print(f"Prefect:  {os.environ['PREFECT_API_URL'].removesuffix('/api')}/runs/flow-run/{summary['flow_run_id']}")
+    else:
+        print("Prefect:  `genie ui --prefect` shows this and earlier flow runs")

@@ -1,0 +1,355 @@
+"""Experiment tracking behind a null object: MLflow when it is installed and on, nothing otherwise.
+
+The only module of genie_core that imports mlflow, and only inside functions, so the library (and the
+training child) pays for it only when a run is actually tracked. Two sides use it:
+
+- the pipeline (parent) opens a run per pipeline and a child run per stage, logs the resolved config,
+  results and artifacts, and registers exported models (``get_tracker``);
+- the training child attaches to the stage run named by ``MLFLOW_RUN_ID`` and logs per-step metrics from
+  rank 0 (``tracking_callbacks`` for Trainer-based stages, ``StepLogger`` for hand-written loops).
+
+Runs are addressed by id through ``MlflowClient``, never through mlflow's thread-local "active run",
+so a task on a worker thread or in another process logs to the right place.
+
+The default store is ``sqlite:///<runs_dir>/mlflow.db`` (see ``genie_core.extras.env.runs_dir``): the same
+file whatever the current directory. ``MLFLOW_TRACKING_URI`` points it elsewhere (a server, another file);
+``GENIE_TRACKING=off`` turns tracking off.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from genie_core.extras.env import runs_dir
+from genie_core.extras.logging import get_logger, is_main_process
+
+logger = get_logger(__name__)
+
+RUN_ID_ENV = "MLFLOW_RUN_ID"
+URI_ENV = "MLFLOW_TRACKING_URI"
+DEFAULT_EXPERIMENT = "llm-genie"
+_PARAM_MAX = 6000  # mlflow's limit on a param value
+_TAG_MAX = 5000  # comfortably under mlflow's tag value limit
+_BATCH = 100  # mlflow accepts at most 100 params per log_batch
+
+
+def tracking_enabled() -> bool:
+    return os.environ.get("GENIE_TRACKING", "on").lower() not in ("off", "0", "false", "no") and bool(
+        importlib.util.find_spec("mlflow")
+    )
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{runs_dir() / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the sqlite file under the runs directory."""
+    return os.environ.get(URI_ENV) or default_tracking_uri()
+
+
+def _local_artifact_root(uri: str) -> str | None:
+    """Artifacts of a sqlite store live next to its file; a server chooses for itself."""
+    db = _sqlite_file(uri)
+    return (db.parent / "mlartifacts").as_uri() if db else None
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")).resolve() if uri.startswith("sqlite:///") else None
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"a.b": "value"}`` strings within mlflow's limits."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            out[name] = text[:_PARAM_MAX]
+    return out
+
+
+def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The finite numbers of a metrics dict (mlflow rejects strings; NaN would hide the curve)."""
+    out = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isfinite(float(value)):
+            out[key] = float(value)
+    return out
+
+
+@dataclass
+class ModelVersionInfo:
+    name: str
+    version: str
+    source: str
+    run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Tracker(Protocol):
+    enabled: bool
+
+    def start_run(self, name: str, parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> str: ...
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None: ...
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None: ...
+    def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None = None) -> None: ...
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None: ...
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None: ...
+    def has_metric_history(self, run_id: str) -> bool: ...
+    def run_url(self, run_id: str) -> str: ...
+    def register_version(
+        self, name: str, source: str, run_id: str | None = None, tags: dict[str, str] | None = None
+    ) -> ModelVersionInfo | None: ...
+    def get_alias(self, name: str, alias: str) -> ModelVersionInfo | None: ...
+    def set_alias(self, name: str, alias: str, version: str) -> None: ...
+    def find_version(self, name: str, tag: str, value: str) -> ModelVersionInfo | None: ...
+
+
+class NullTracker:
+    """Does nothing, so callers never branch on whether tracking is on."""
+
+    enabled = False
+
+    def start_run(self, name, parent_run_id=None, tags=None) -> str:
+        return ""
+
+    def end_run(self, run_id, status="FINISHED") -> None:
+        pass
+
+    def log_params(self, run_id, params) -> None:
+        pass
+
+    def log_metrics(self, run_id, metrics, step=None) -> None:
+        pass
+
+    def set_tags(self, run_id, tags) -> None:
+        pass
+
+    def log_artifact(self, run_id, path, artifact_path=None) -> None:
+        pass
+
+    def has_metric_history(self, run_id) -> bool:
+        return False
+
+    def run_url(self, run_id) -> str:
+        return ""
+
+    def register_version(self, name, source, run_id=None, tags=None) -> ModelVersionInfo | None:
+        return None
+
+    def get_alias(self, name, alias) -> ModelVersionInfo | None:
+        return None
+
+    def set_alias(self, name, alias, version) -> None:
+        pass
+
+    def find_version(self, name, tag, value) -> ModelVersionInfo | None:
+        return None
+
+
+def _quiet_mlflow_logs() -> None:
+    # "Creating initial MLflow database tables..." and alembic's migration chatter on a new store
+    for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class MlflowTracker:
+    """MLflow through ``MlflowClient`` with explicit run ids."""
+
+    enabled = True
+
+    def __init__(self, experiment: str = DEFAULT_EXPERIMENT, uri: str | None = None):
+        from mlflow import MlflowClient
+
+        _quiet_mlflow_logs()
+        self.uri = uri or tracking_uri()
+        db = _sqlite_file(self.uri)
+        if db:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        self.experiment = experiment
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self._experiment_id: str | None = None
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is not None:
+                self._experiment_id = found.experiment_id
+            else:
+                root = _local_artifact_root(self.uri)
+                location = f"{root}/{self.experiment}" if root else None
+                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+        return self._experiment_id
+
+    # runs ------------------------------------------------------------------------------------------------------
+    def start_run(self, name: str, parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> str:
+        all_tags = {k: str(v)[:_TAG_MAX] for k, v in (tags or {}).items()}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id  # what the UI nests by
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        return run.info.run_id
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        if run_id:
+            self.client.set_terminated(run_id, status=status)
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in flatten(params).items()]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(run_id, params=items[start : start + _BATCH])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, v, now, step or 0) for k, v in numeric_metrics(metrics).items()]
+        if items:
+            self.client.log_batch(run_id, metrics=items)
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)[:_TAG_MAX]) for k, v in tags.items()]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(run_id, tags=items[start : start + _BATCH])
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(run_id, str(path), artifact_path)
+        elif path.is_file():
+            self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def has_metric_history(self, run_id: str) -> bool:
+        return bool(self.client.get_run(run_id).data.metrics)
+
+    def run_url(self, run_id: str) -> str:
+        base = self.uri if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    # model registry ----------------------------------------------------------------------------------------------
+    def register_version(
+        self, name: str, source: str, run_id: str | None = None, tags: dict[str, str] | None = None
+    ) -> ModelVersionInfo:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+                raise
+        tags = {k: str(v) for k, v in (tags or {}).items()}
+        mv = self.client.create_model_version(name, source=source, run_id=run_id or None, tags=tags)
+        return ModelVersionInfo(name, str(mv.version), mv.source, mv.run_id, dict(mv.tags or tags))
+
+    def get_alias(self, name: str, alias: str) -> ModelVersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        return ModelVersionInfo(name, str(mv.version), mv.source, mv.run_id, dict(mv.tags or {}))
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, str(version))
+
+    def find_version(self, name: str, tag: str, value: str) -> ModelVersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name = '{name}' and tags.`{tag}` = '{value}'")
+        except MlflowException:
+            return None
+        if not found:
+            return None
+        mv = max(found, key=lambda v: int(v.version))
+        return ModelVersionInfo(name, str(mv.version), mv.source, mv.run_id, dict(mv.tags or {}))
+
+
+def get_tracker(experiment: str | None = None) -> Tracker:
+    """An ``MlflowTracker`` for ``experiment``, or a ``NullTracker`` when tracking is off or mlflow is missing."""
+    if not tracking_enabled():
+        return NullTracker()
+    return MlflowTracker(experiment or DEFAULT_EXPERIMENT)
+
+
+# ---- child side -----------------------------------------------------------------------------------------------
+
+
+class StepLogger:
+    """Per-step metrics into the stage run named by ``MLFLOW_RUN_ID``; a no-op off rank 0 or without a run.
+
+    Logging never stops training: after the first failure it warns once and turns itself off.
+    """
+
+    def __init__(self, run_id: str | None = None):
+        self.run_id = run_id if run_id is not None else os.environ.get(RUN_ID_ENV, "")
+        self.enabled = bool(self.run_id) and is_main_process() and tracking_enabled()
+        self._client = None
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        if not self.enabled:
+            return
+        values = numeric_metrics(metrics)
+        if not values:
+            return
+        try:
+            from mlflow.entities import Metric
+
+            if self._client is None:
+                from mlflow import MlflowClient
+
+                _quiet_mlflow_logs()
+                self._client = MlflowClient(tracking_uri=tracking_uri())
+            now = int(time.time() * 1000)
+            self._client.log_batch(self.run_id, metrics=[Metric(k, v, now, int(step)) for k, v in values.items()])
+        except Exception as exc:  # the run may be gone or the server down; training goes on
+            logger.warning("Metric logging to run %s failed (%s); continuing without it.", self.run_id, exc)
+            self.enabled = False
+
+
+_CALLBACK_CLASS = None
+
+
+def _callback_class():
+    """Built on first use so importing this module never imports transformers."""
+    global _CALLBACK_CLASS
+    if _CALLBACK_CLASS is None:
+        from transformers import TrainerCallback
+
+        class MetricsCallback(TrainerCallback):
+            """Sends every ``Trainer.log`` record (loss, lr, eval_*, reward...) to the stage run."""
+
+            def __init__(self, step_logger: StepLogger):
+                self.step_logger = step_logger
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                self.step_logger.log(logs or {}, state.global_step)
+
+        _CALLBACK_CLASS = MetricsCallback
+    return _CALLBACK_CLASS
+
+
+def tracking_callbacks() -> list:
+    """Trainer callbacks that log to the stage run, or none when this process is not attached to one."""
+    step_logger = StepLogger()
+    if not step_logger.enabled:
+        return []
+    return [_callback_class()(step_logger)]

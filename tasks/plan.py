@@ -1,0 +1,304 @@
+"""Plan a pipeline before anything runs: wiring, cache keys, stage directories, validation.
+
+A stage's key hashes what decides its output: its resolved config slice, the bytes of its dataset files, the
+model and tokenizer files (or the upstream key that produces them), the template definition, the accelerate
+config, the keys of the stages it reads from and the genie version. The stage directory is named after the
+key, so a re-run after a failure finds its own ``checkpoint-*`` and resumes, a changed learning rate gets a
+fresh directory (and so does everything downstream, whose keys include it), and a finished stage is
+recognised by ``genie_result.json`` holding the same key.
+
+Because every key is known up front, stages that will actually run are validated (config, template,
+datasets) before the first one starts, and a fully finished pipeline is recognised without importing torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genie_core import __version__
+from genie_core.data.fingerprint import digest_json
+from genie_core.extras.env import runs_dir
+from genie_core.extras.errors import ConfigError, GenieError
+from genie_core.hparams.parser import ALIASES
+from tasks.fingerprint import dataset_fingerprint, model_fingerprint, path_fingerprint, save_memo, template_fingerprint
+from tasks.spec import PipelineSpec, StepSpec
+
+RESULT_FILE = "genie_result.json"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# config keys that change neither the model nor the metrics: left out of the key
+UNKEYED = frozenset(
+    {
+        "output_dir",
+        "overwrite_cache",
+        "overwrite_output_dir",
+        "preprocessing_num_workers",
+        "dataloader_num_workers",
+        "tokenized_cache_dir",
+        "logging_dir",
+        "report_to",
+        "run_name",
+        "disable_tqdm",
+    }
+)
+
+
+@dataclass
+class StepPlan:
+    """Everything a task needs to run one step, as JSON-able values."""
+
+    name: str
+    kind: str
+    key: str
+    stage_dir: str
+    pipeline: str
+    experiment: str
+    upstream: dict[str, str] = field(default_factory=dict)  # role (from, reward_model, metric_from) -> step
+    config: dict[str, Any] = field(default_factory=dict)  # resolved stage config (train/evaluate)
+    options: dict[str, Any] = field(default_factory=dict)  # export/register options
+    # the model this step leaves behind, for steps that read from it
+    model_name_or_path: str | None = None
+    adapters: list[str] = field(default_factory=list)
+    finetuning_type: str = "lora"
+    template: str | None = None
+    datasets: dict[str, str] = field(default_factory=dict)  # dataset -> content digest (MLflow tags)
+    pretokenize: bool = False
+
+    @property
+    def result_path(self) -> Path:
+        return Path(self.stage_dir) / RESULT_FILE
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def read_result(stage_dir: str | Path, key: str | None = None) -> dict[str, Any] | None:
+    """The finished step's result, or None when it is missing, unreadable or made under another key."""
+    path = Path(stage_dir) / RESULT_FILE
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if key is not None and result.get("key") != key:
+        return None
+    return result
+
+
+def is_done(plan: StepPlan) -> bool:
+    return read_result(plan.stage_dir, plan.key) is not None
+
+
+def plan_pipeline(spec: PipelineSpec, validate: bool = True) -> list[StepPlan]:
+    """Resolve wiring and keys for every step, in order; validate the steps that still have to run."""
+    plans: dict[str, StepPlan] = {}
+    for step in spec.steps:
+        if step.kind in ("train", "evaluate"):
+            plan = _plan_stage(spec, step, plans)
+        elif step.kind == "export":
+            plan = _plan_export(spec, step, plans)
+        else:
+            plan = _plan_register(spec, step, plans)
+        plans[step.name] = plan
+    save_memo()
+    ordered = list(plans.values())
+    if validate:
+        validate_plans([p for p in ordered if p.kind in ("train", "evaluate") and not is_done(p)])
+    return ordered
+
+
+def _normalize(config: dict[str, Any]) -> dict[str, Any]:
+    return {ALIASES.get(k, k): v for k, v in config.items()}
+
+
+def _split(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [p.strip() for p in str(value).split(",") if p.strip()]
+
+
+def _stage_dir(spec: PipelineSpec, name: str, key: str) -> str:
+    return str(runs_dir() / spec.name / f"{name}-{key[:10]}")
+
+
+def _find_file(at: str, key: str, value: str) -> str:
+    """A relative path is tried from the current directory, then from the project root (deployments/...)."""
+    for base in (Path.cwd(), PROJECT_ROOT):
+        path = (base / value).resolve()
+        if path.is_file():
+            return str(path)
+    raise ConfigError(f"{at}: {key} {value} does not exist (looked in {Path.cwd()} and {PROJECT_ROOT}).")
+
+
+def _key(payload: dict[str, Any]) -> str:
+    return digest_json({"genie": __version__, **payload})[:20]
+
+
+def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) -> StepPlan:
+    at = f"stage '{step.name}'"
+    config = _normalize(step.config)
+    keyed = dict(config)  # what the user wrote (with defaults); wired values are replaced by upstream keys
+    upstream: dict[str, str] = {}
+    ftype = str(config.get("finetuning_type", "lora"))
+    identity: dict[str, Any] = {}
+
+    if step.source:
+        up = plans[step.source]
+        if up.kind == "register":
+            raise ConfigError(f"{at}: from: '{step.source}' is a register step; read from a train or export step.")
+        if config.get("checkpoint_dir"):
+            raise ConfigError(f"{at}: remove checkpoint_dir; `from: {step.source}` fills it in.")
+        if ftype != "lora" and up.adapters:
+            raise ConfigError(
+                f"{at}: {ftype} tuning cannot start from the LoRA adapters of '{step.source}'; add an export step "
+                f"after '{step.source}' and use `from:` that export step."
+            )
+        upstream["from"] = step.source
+        config["model_name_or_path"] = up.model_name_or_path
+        incoming = list(up.adapters)
+        for wired in ("model_name_or_path", "checkpoint_dir"):
+            keyed.pop(wired, None)
+        identity["from"] = up.key
+    else:
+        incoming = _split(config.get("checkpoint_dir"))
+        identity["model"] = model_fingerprint(config.get("model_name_or_path"), config.get("model_revision"))
+        identity["checkpoints"] = [path_fingerprint(p) if Path(p).exists() else p for p in incoming]
+    if incoming:
+        config["checkpoint_dir"] = ",".join(incoming)
+    else:
+        config.pop("checkpoint_dir", None)
+
+    reward = config.get("reward_model")
+    if isinstance(reward, str) and reward in plans:
+        config["reward_model"] = plans[reward].stage_dir
+        upstream["reward_model"] = reward
+        identity["reward_model"] = plans[reward].key
+        keyed.pop("reward_model", None)
+    elif reward:
+        identity["reward_model"] = path_fingerprint(reward) if Path(str(reward)).exists() else str(reward)
+
+    names = _split(config.get("dataset")) + _split(config.get("eval_dataset"))
+    dataset_dir = str(config.get("dataset_dir", "data"))
+    try:
+        datasets = dataset_fingerprint(names, dataset_dir) if names else {}
+    except GenieError as exc:
+        raise ConfigError(f"{at}: {exc}") from None
+    if config.get("accelerate_config"):
+        config["accelerate_config"] = _find_file(at, "accelerate_config", str(config["accelerate_config"]))
+        identity["accelerate"] = path_fingerprint(config["accelerate_config"])
+
+    key = _key(
+        {
+            "kind": step.kind,
+            "config": {k: v for k, v in sorted(keyed.items()) if k not in UNKEYED},
+            "datasets": datasets,
+            "template": template_fingerprint(config.get("template")),
+            **identity,
+        }
+    )
+    stage_dir = _stage_dir(spec, step.name, key)
+    config["output_dir"] = stage_dir
+
+    model = str(config.get("model_name_or_path") or "")
+    if step.kind == "train" and ftype != "lora":
+        model, adapters = stage_dir, []
+    elif step.kind == "train":
+        resume = bool(config.get("resume_lora_training", True)) and bool(incoming)
+        adapters = (incoming[:-1] if resume else incoming) + [stage_dir]
+    else:
+        adapters = incoming
+    return StepPlan(
+        name=step.name,
+        kind=step.kind,
+        key=key,
+        stage_dir=stage_dir,
+        pipeline=spec.name,
+        experiment=spec.experiment,
+        upstream=upstream,
+        config=config,
+        model_name_or_path=model,
+        adapters=adapters,
+        finetuning_type=ftype,
+        template=config.get("template"),
+        datasets={name: digest_json(fp)[:16] for name, fp in datasets.items()},
+        pretokenize=spec.pretokenize and step.kind == "train",
+    )
+
+
+def _plan_export(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) -> StepPlan:
+    at = f"stage '{step.name}'"
+    up = plans[step.source]
+    if up.kind != "train":
+        raise ConfigError(f"{at}: an export step reads from a train stage; '{step.source}' is a {up.kind} step.")
+    options = dict(step.options)
+    options.setdefault("mode", "min")
+    upstream = {"from": step.source}
+    identity = {"from": up.key}
+    source = options.get("metric_from")
+    if source is not None:
+        if source not in plans:
+            raise ConfigError(f"{at}: metric_from: '{source}' must name an earlier stage.")
+        upstream["metric_from"] = source
+        identity["metric_from"] = plans[source].key
+    if options.get("metric_from") and not options.get("metric"):
+        raise ConfigError(f"{at}: metric_from needs metric (e.g. predict_bleu-4).")
+    key = _key({"kind": "export", "options": options, **identity})
+    stage_dir = _stage_dir(spec, step.name, key)
+    template = options.get("template") or up.template
+    return StepPlan(
+        name=step.name,
+        kind="export",
+        key=key,
+        stage_dir=stage_dir,
+        pipeline=spec.name,
+        experiment=spec.experiment,
+        upstream=upstream,
+        options=options,
+        model_name_or_path=str(Path(stage_dir) / "model"),
+        adapters=[],
+        finetuning_type="full",
+        template=template,
+    )
+
+
+def _plan_register(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) -> StepPlan:
+    at = f"stage '{step.name}'"
+    up = plans[step.source]
+    if up.kind != "export":
+        raise ConfigError(f"{at}: a register step reads from an export step; '{step.source}' is a {up.kind} step.")
+    options = {"model_name": spec.name, "alias": "champion", "gate": True, "min_delta": 0.0, **step.options}
+    from genie_core.tracking import tracking_uri
+
+    key = _key({"kind": "register", "options": options, "from": up.key, "store": tracking_uri()})
+    return StepPlan(
+        name=step.name,
+        kind="register",
+        key=key,
+        stage_dir=_stage_dir(spec, step.name, key),
+        pipeline=spec.name,
+        experiment=spec.experiment,
+        upstream={"from": step.source},
+        options=options,
+        model_name_or_path=up.model_name_or_path,
+        finetuning_type="full",
+        template=up.template,
+    )
+
+
+def validate_plans(plans: list[StepPlan]) -> None:
+    """Parse every stage config the way the child will and check its datasets: one clear error, nothing started."""
+    if not plans:
+        return
+    from genie_core.hparams.parser import build_args, merge_config
+    from genie_core.train import preflight
+
+    for plan in plans:
+        try:
+            args = build_args(merge_config(plan.config, {}))
+            preflight(args)
+        except GenieError as exc:
+            raise ConfigError(f"stage '{plan.name}': {exc}") from None

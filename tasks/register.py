@@ -1,0 +1,107 @@
+"""The register task: an exported model becomes an MLflow model version; the alias moves only past a gate.
+
+The version's source is the exported directory, so ``models:/<name>@champion`` resolves to files any
+transformers loader reads. With ``gate: true`` (the default) the alias moves to the new version only when its
+metric beats the current holder's by more than ``min_delta`` (lower for ``mode: min``, higher for ``max``);
+``gate: false`` always moves it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from genie_core.tracking import ModelVersionInfo, get_tracker
+from tasks.plan import read_result
+from tasks.stage import CACHE_DAYS, finish, step_cache_key
+
+METRIC_TAG = "genie.metric"
+
+
+def gate_decision(
+    champion: ModelVersionInfo | None,
+    metric: str | None,
+    value: float | None,
+    mode: str = "min",
+    gate: bool = True,
+    min_delta: float = 0.0,
+) -> tuple[bool, str]:
+    """Whether the new version takes the alias, and why (in words for the log and the result)."""
+    if not gate:
+        return True, "gate off: the newest export always takes the alias"
+    if champion is None:
+        return True, "no current holder"
+    if not metric or value is None:
+        return False, "no metric to compare with the current holder (set metric on the export step, or gate: false)"
+    if champion.tags.get(METRIC_TAG) != metric or f"{METRIC_TAG}.value" not in champion.tags:
+        return False, f"current holder v{champion.version} has no {metric} to compare (set gate: false to replace it)"
+    old = float(champion.tags[f"{METRIC_TAG}.value"])
+    better = value < old - min_delta if mode == "min" else value > old + min_delta
+    sign = "<" if mode == "min" else ">"
+    if better:
+        return True, f"{metric} {value:.6g} {sign} {old:.6g} of v{champion.version}"
+    return False, f"{metric} {value:.6g} does not beat {old:.6g} of v{champion.version} (mode {mode})"
+
+
+@task(
+    name="register",
+    cache_key_fn=step_cache_key,
+    persist_result=True,
+    result_serializer="json",
+    cache_expiration=timedelta(days=CACHE_DAYS),
+)
+def register_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_id: str = "") -> dict[str, Any]:
+    """Register the exported model as a version of ``model_name`` and move the alias if it passes the gate."""
+    log = get_run_logger()
+    done = read_result(plan["stage_dir"], plan["key"])
+    if done is not None:
+        return done
+    exported = upstream["from"]
+    options = plan["options"]
+    name, alias = options["model_name"], options["alias"]
+    tracker = get_tracker(plan["experiment"])
+    if not tracker.enabled:
+        log.warning("Tracking is off: %s is not registered.", exported["model_dir"])
+        return finish(plan, "", {}, registered=False, reason="tracking is off")
+
+    metric, value, mode = exported.get("metric"), exported.get("value"), exported.get("mode", "min")
+    version = tracker.find_version(name, "genie.export_key", exported["key"])
+    if version is None:
+        tags = {"genie.export_key": exported["key"], "genie.pipeline": plan["pipeline"], "genie.mode": mode}
+        if metric and value is not None:
+            tags.update({METRIC_TAG: metric, f"{METRIC_TAG}.value": repr(float(value))})
+        version = tracker.register_version(
+            name, str(Path(exported["model_dir"]).resolve()), exported["mlflow_run_id"], tags
+        )
+    champion = tracker.get_alias(name, alias)
+    if champion is not None and champion.version == version.version:
+        promote, reason = True, "already the holder"
+    else:
+        promote, reason = gate_decision(
+            champion, metric, value, mode, bool(options["gate"]), float(options["min_delta"])
+        )
+    if promote:
+        tracker.set_alias(name, alias, version.version)
+    log.info("%s v%s %s '%s': %s", name, version.version, "takes" if promote else "does not take", alias, reason)
+    if parent_run_id:
+        tracker.set_tags(
+            parent_run_id,
+            {"genie.registered": f"{name}/{version.version}", f"genie.alias.{alias}": str(promote).lower()},
+        )
+    return finish(
+        plan,
+        exported.get("mlflow_run_id", ""),
+        {},
+        registered=True,
+        model_name=name,
+        version=version.version,
+        alias=alias,
+        promoted=promote,
+        reason=reason,
+        source=version.source,
+        registered_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )

@@ -1,0 +1,165 @@
+"""What a pipeline flow needs around its steps: the MLflow parent run, step dispatch with caching, a summary.
+
+Each step is a Prefect task keyed by its planned key, with results persisted under ``<runs_dir>/.prefect-results``
+(plain files, so a finished step is found again by a new process, a new Prefect server or a worker). A step
+whose ``genie_result.json`` is gone runs again even when Prefect still holds a cache record for it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prefect.runtime import flow_run
+
+from genie_core import __version__
+from genie_core.extras.env import runs_dir
+from genie_core.tracking import Tracker, get_tracker, tracking_enabled, tracking_uri
+from tasks.export import export_stage
+from tasks.plan import StepPlan, is_done
+from tasks.register import register_stage
+from tasks.spec import PipelineSpec
+from tasks.stage import tokenize_stage, train_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def results_storage() -> Path:
+    path = runs_dir() / ".prefect-results"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def git_sha() -> str:
+    """The commit the code runs from (a read-only `git rev-parse`), or `unknown` outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class PipelineRun:
+    """The MLflow parent run of one pipeline run, opened when the first step has work to do.
+
+    A re-run of a finished pipeline therefore neither imports mlflow nor leaves an empty run behind; the
+    summary points at the runs that made the cached results.
+    """
+
+    def __init__(self, spec: PipelineSpec, plans: list[StepPlan]):
+        self.spec, self.plans = spec, plans
+        self._tracker: Tracker | None = None
+        self._id: str | None = None
+
+    @property
+    def opened(self) -> bool:
+        return bool(self._id)
+
+    @property
+    def tracker(self) -> Tracker:
+        if self._tracker is None:
+            self._tracker = get_tracker(self.spec.experiment)
+        return self._tracker
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            tags = {
+                "genie.pipeline": self.spec.name,
+                "genie.version": __version__,
+                "genie.git_sha": git_sha(),
+                "prefect.flow_run_id": str(flow_run.id or ""),
+                "prefect.flow_run_name": str(flow_run.name or ""),
+            }
+            for plan in self.plans:
+                tags.update({f"genie.dataset.{plan.name}.{name}": digest for name, digest in plan.datasets.items()})
+            self._id = self.tracker.start_run(self.spec.name, tags=tags)
+            self.tracker.log_params(self._id, {f"{p.name}.key": p.key for p in self.plans})
+            if self.spec.path:
+                self.tracker.log_artifact(self._id, self.spec.path)
+        return self._id
+
+    def end(self, status: str, error: str = "") -> None:
+        if not self.opened:
+            return
+        if error:
+            self.tracker.set_tags(self._id, {"genie.error": error[-4000:]})
+        self.tracker.end_run(self._id, status)
+
+
+@contextmanager
+def pipeline_run(spec: PipelineSpec, plans: list[StepPlan]) -> Iterator[PipelineRun]:
+    """The parent run around the steps; it ends FAILED (KILLED when interrupted) if a step raises."""
+    run = PipelineRun(spec, plans)
+    try:
+        yield run
+    except Exception as exc:
+        run.end("FAILED", str(exc))
+        raise
+    except BaseException:
+        run.end("KILLED")
+        raise
+    run.end("FINISHED")
+
+
+def run_step(plan: StepPlan, results: dict[str, dict], parent: PipelineRun) -> dict[str, Any]:
+    """Run one step as its Prefect task; a step finished under the same key comes back cached."""
+    done = is_done(plan)
+    parent_run_id = "" if done else parent.id
+    options = {"task_run_name": plan.name, "result_storage": results_storage(), "refresh_cache": not done}
+    if plan.kind in ("train", "evaluate"):
+        if plan.pretokenize and not done:
+            tokenize_stage.with_options(task_run_name=f"{plan.name}-tokenize", result_storage=results_storage())(
+                plan.to_dict()
+            )
+        return train_stage.with_options(**options)(plan.to_dict(), parent_run_id)
+    upstream = {role: results[name] for role, name in plan.upstream.items()}
+    task = export_stage if plan.kind == "export" else register_stage
+    return task.with_options(**options)(plan.to_dict(), upstream, parent_run_id)
+
+
+def summarize(spec: PipelineSpec, plans: list[StepPlan], results: dict[str, dict], parent: PipelineRun) -> dict:
+    """What `genie run` prints and a flow returns: per step whether it ran, its metrics and where it lives."""
+    current = str(flow_run.id or "")
+    steps = []
+    for plan in plans:
+        result = results.get(plan.name, {})
+        steps.append(
+            {
+                "name": plan.name,
+                "kind": plan.kind,
+                "ran": bool(current) and result.get("flow_run_id") == current,
+                "output_dir": plan.stage_dir,
+                "metrics": result.get("metrics", {}),
+                "wall_s": result.get("wall_s"),
+                "child_s": result.get("child_s"),
+                **{k: result[k] for k in ("model_dir", "chosen", "version", "promoted", "reason") if k in result},
+            }
+        )
+    parent_run_id = parent.id if parent.opened else ""
+    if parent_run_id:  # cached steps keep their original runs; the parent points at them
+        tags = {f"genie.step.{s['name']}": "ran" if s["ran"] else "cached" for s in steps}
+        tags.update(
+            {f"genie.step.{n}.run_id": r["mlflow_run_id"] for n, r in results.items() if r.get("mlflow_run_id")}
+        )
+        parent.tracker.set_tags(parent_run_id, tags)
+    return {
+        "pipeline": spec.name,
+        "runs_dir": str(runs_dir() / spec.name),
+        "tracking_uri": tracking_uri() if tracking_enabled() else "",
+        "mlflow_run_id": parent_run_id,
+        "mlflow_url": parent.tracker.run_url(parent_run_id) if parent_run_id else "",
+        "flow_run_id": current,
+        "steps": steps,
+    }

@@ -1,0 +1,535 @@
+"""Pipelines for real: Prefect (a test server via prefect_test_harness), a sqlite MLflow store, accelerate children.
+
+One module-scoped pipeline run sequence on the tiny model carries most assertions:
+  run A: sft -> sft2 (crashes once, right after saving checkpoint-2) -> flow fails;
+  run B: sft is a cache hit, sft2 resumes from checkpoint-2, evaluate/export/register run;
+  run C: everything is a cache hit and no child process starts.
+The crash is injected from outside the code under test: a ``sitecustomize`` on the child's PYTHONPATH that
+wraps ``Trainer._save_checkpoint`` and exits the process once (it cannot be a mock: the child is a real process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+from helpers import write_registry
+
+from tasks import fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAIL_ONCE = textwrap.dedent(
+    """
+    import importlib.abc, importlib.util, os, sys
+
+    MARK, STAGE = os.environ.get("GENIE_TEST_FAIL_ONCE", ""), os.environ.get("GENIE_TEST_FAIL_STAGE", "")
+
+    class _Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name != "transformers.trainer":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            run_module = spec.loader.exec_module
+
+            def exec_module(module):
+                run_module(module)
+                save = module.Trainer._save_checkpoint
+
+                def save_then_crash(trainer, *args, **kwargs):
+                    save(trainer, *args, **kwargs)
+                    if STAGE in str(trainer.args.output_dir) and not os.path.exists(MARK):
+                        open(MARK, "w").write(str(trainer.state.global_step))
+                        print("injected crash after checkpoint", trainer.state.global_step, flush=True)
+                        os._exit(17)
+
+                module.Trainer._save_checkpoint = save_then_crash
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    if MARK and not os.path.exists(MARK):
+        sys.meta_path.insert(0, _Finder())
+    """
+)
+
+
+def pipeline_yaml(path: Path, model_dir: Path, data_dir: Path, name: str = "e2e", top=None, **stages) -> Path:
+    raw = {
+        **(top or {}),
+        "name": name,
+        "experiment": "genie-tests",
+        "defaults": {
+            "model_name_or_path": str(model_dir),
+            "template": "chatml",
+            "finetuning_type": "lora",
+            "dataset": "toy",
+            "dataset_dir": str(data_dir),
+            "cutoff_len": 64,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 5.0e-3,
+            "lr_scheduler_type": "constant",
+            "logging_steps": 1,
+            "dataloader_num_workers": 0,
+            "seed": 0,
+        },
+        "stages": stages
+        or {
+            "sft": {"max_steps": 4, "save_steps": 2, "val_size": 4, "eval_strategy": "steps", "eval_steps": 2},
+            "sft2": {"from": "sft", "max_steps": 4, "save_steps": 2},
+            "evaluate": {
+                "kind": "evaluate",
+                "from": "sft2",
+                "max_samples": 4,
+                "max_new_tokens": 4,
+                "do_sample": False,
+            },
+            "export": {"kind": "export", "from": "sft", "metric": "eval_loss", "mode": "min"},
+            "register": {"kind": "register", "from": "export", "model_name": "tiny-e2e"},
+        },
+    }
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """An isolated GENIE_HOME/runs dir and a Prefect test server for the whole module."""
+    from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    root = tmp_path_factory.mktemp("pipelines")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GENIE_HOME", str(root / "home"))
+    mp.setenv("GENIE_RUNS_DIR", str(root / "runs"))
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "GENIE_TRACKING", "PREFECT_API_URL"):
+        mp.delenv(key, raising=False)
+    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the test server's telemetry heartbeat
+    fingerprint.reset_memo()
+    try:
+        with temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: False}), prefect_test_harness(180):
+            from prefect.settings import PREFECT_API_URL
+
+            yield {"root": root, "runs": root / "runs", "api": PREFECT_API_URL.value()}
+    finally:
+        mp.undo()
+        fingerprint.reset_memo()
+
+
+def run_flow(config: Path, overrides: dict | None = None):
+    from flows.pipelines import pipeline
+
+    start = time.perf_counter()
+    state = pipeline(str(config), overrides or {}, return_state=True)
+    return state, time.perf_counter() - start
+
+
+def task_states(flow_run_id, settle_s: float = 30.0) -> dict[str, str]:
+    """Final task states of a flow run; task states reach the server as events, so wait until none is in flight."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + settle_s
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            states = {run.name: run.state.name for run in runs}
+            if not {"Running", "Pending", "Scheduled"} & set(states.values()) or time.monotonic() > deadline:
+                return states
+            time.sleep(0.5)
+
+
+def stage_dir(runs: Path, pipeline: str, step: str) -> Path | None:
+    """The finished directory of ``step`` (pipelines here run each config once, unless a test says otherwise)."""
+    found = [p for p in (runs / pipeline).glob(f"{step}-*") if (p / "genie_result.json").exists()]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def step_dir(finished: dict, step: str) -> Path:
+    """Where run B (the completed base config) put ``step``."""
+    return Path(next(s["output_dir"] for s in finished["b"]["summary"]["steps"] if s["name"] == step))
+
+
+def _logs(runs: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in runs.rglob("stage.log")}
+
+
+def _mlflow():
+    from mlflow import MlflowClient
+
+    from genie_core.tracking import tracking_uri
+
+    return MlflowClient(tracking_uri())
+
+
+@pytest.fixture(scope="module")
+def finished(env, tiny_model_dir, tmp_path_factory):
+    """Runs A (fails once), B (resumes) and C (all cached); returns what each left behind."""
+    root = env["root"]
+    data = write_registry(root / "data")
+    config = pipeline_yaml(root / "e2e.yaml", tiny_model_dir, data)
+    hook = root / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FAIL_ONCE)
+    mark = root / "crashed-once"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    mp.setenv("GENIE_TEST_FAIL_ONCE", str(mark))
+    mp.setenv("GENIE_TEST_FAIL_STAGE", "/sft2-")
+    try:
+        state_a, _ = run_flow(config)
+    finally:
+        mp.undo()
+    a = {"state": state_a, "tasks": task_states(state_a.state_details.flow_run_id)}
+    state_b, _ = run_flow(config)
+    b = {"state": state_b, "tasks": task_states(state_b.state_details.flow_run_id), "summary": state_b.result()}
+    logs_before = _logs(env["runs"])
+    state_c, wall_c = run_flow(config)
+    c = {"state": state_c, "tasks": task_states(state_c.state_details.flow_run_id), "wall": wall_c}
+    c["logs_changed"] = logs_before != _logs(env["runs"])
+    return {"config": config, "data": data, "mark": mark, "a": a, "b": b, "c": c, "runs": env["runs"]}
+
+
+def test_failed_stage_resumes_from_checkpoint_while_earlier_stage_is_cached(finished):
+    a, b = finished["a"], finished["b"]
+    assert a["state"].is_failed() and finished["mark"].read_text() == "2"
+    assert a["tasks"]["sft"] == "Completed" and a["tasks"]["sft2"] == "Failed"
+    assert b["state"].is_completed(), b["state"].message
+    assert b["tasks"]["sft"] == "Cached"
+    assert {b["tasks"][s] for s in ("sft2", "evaluate", "export", "register")} == {"Completed"}
+    sft2 = step_dir(finished, "sft2")
+    result = json.loads((sft2 / "genie_result.json").read_text())
+    assert result["resumed_from"] == "checkpoint-2"
+    log = (sft2 / "stage.log").read_text()
+    assert log.count("==> ") == 2 and "injected crash after checkpoint 2" in log  # two launches, one crash
+    records = [json.loads(line) for line in (sft2 / "trainer_log.jsonl").read_text().splitlines()]
+    assert [r["current_steps"] for r in records if "loss" in r] == [1, 2, 3, 4]  # steps 1-2 were not run again
+    assert json.loads((sft2 / "trainer_state.json").read_text())["global_step"] == 4
+
+
+def test_second_run_is_all_cache_hits_and_launches_nothing(finished):
+    c = finished["c"]
+    assert c["state"].is_completed()
+    assert set(c["tasks"].values()) == {"Cached"} and len(c["tasks"]) == 5, c["tasks"]
+    assert not c["logs_changed"]  # no stage.log was appended to: no child process started
+    steps = c["state"].result()["steps"]
+    assert not any(step["ran"] for step in steps)
+
+
+def test_mlflow_has_parent_and_stage_runs(finished):
+    client = _mlflow()
+    exp = client.get_experiment_by_name("genie-tests")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    b_flow = str(finished["b"]["state"].state_details.flow_run_id)
+    [parent_b] = [r for r in runs if r.data.tags.get("prefect.flow_run_id") == b_flow and r.info.run_name == "e2e"]
+    assert parent_b.info.status == "FINISHED"
+    tags = parent_b.data.tags
+    assert tags["genie.git_sha"] and tags["genie.step.sft"] == "cached" and tags["genie.step.sft2"] == "ran"
+    assert len(tags["genie.dataset.sft.toy"]) == 16 and tags["genie.registered"].startswith("tiny-e2e/")
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_b.info.run_id}
+    assert set(children) == {"sft2", "evaluate", "export"}
+
+    sft2 = children["sft2"]
+    assert sft2.data.tags["genie.resumed_from"] == "checkpoint-2" and sft2.data.params["learning_rate"] == "0.005"
+    assert [m.step for m in client.get_metric_history(sft2.info.run_id, "loss")] == [3, 4]  # live, from the child
+    names = {a.path for a in client.list_artifacts(sft2.info.run_id)}
+    assert {"genie_config.yaml", "trainer_log.jsonl", "stage.log", "train_results.json"} <= names
+    evaluate = children["evaluate"]
+    assert 0 <= evaluate.data.metrics["predict_bleu-4"] <= 100
+    assert "generated_predictions.jsonl" in {a.path for a in client.list_artifacts(evaluate.info.run_id)}
+
+    # run A: the crashed stage is FAILED with its log tail; so is the pipeline run
+    a_flow = str(finished["a"]["state"].state_details.flow_run_id)
+    [parent_a] = [r for r in runs if r.data.tags.get("prefect.flow_run_id") == a_flow and r.info.run_name == "e2e"]
+    assert parent_a.info.status == "FAILED"
+    [failed] = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_a.info.run_id and r.info.run_name == "sft2"
+    ]
+    assert failed.info.status == "FAILED" and "injected crash after checkpoint 2" in failed.data.tags["genie.error"]
+    [sft_a] = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_a.info.run_id and r.info.run_name == "sft"
+    ]
+    assert {m.step for m in client.get_metric_history(sft_a.info.run_id, "eval_loss")} == {2, 4}
+
+
+def test_champion_resolves_to_exported_model_that_generates(finished):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    holder = _mlflow().get_model_version_by_alias("tiny-e2e", "champion")
+    export = step_dir(finished, "export")
+    assert Path(holder.source) == export / "model"
+    assert holder.tags["genie.metric"] == "eval_loss" and float(holder.tags["genie.metric.value"]) > 0
+    selection = json.loads((export / "selection.json").read_text())
+    assert selection["chosen"]["value"] == min(c["value"] for c in selection["candidates"])
+
+    model_dir = Path(holder.source)
+    assert (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_config.json").exists()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Add 1 and 2."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        out = model.generate(**prompt, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > prompt["input_ids"].shape[1]
+
+
+@pytest.mark.slow  # the same rule is checked on the keys in test_pipeline.py, in milliseconds
+def test_changed_lr_reruns_that_stage_and_what_follows(finished):
+    state, _ = run_flow(finished["config"], {"sft2.learning_rate": 1.0e-3})
+    assert state.is_completed(), state.message
+    tasks = task_states(state.state_details.flow_run_id)
+    assert tasks["sft"] == "Cached" and tasks["sft2"] == "Completed" and tasks["evaluate"] == "Completed"
+    assert tasks["export"] == "Cached"  # it reads sft, which did not change
+    dirs = sorted(p.name for p in (finished["runs"] / "e2e").glob("sft2-*"))
+    assert len(dirs) == 2  # a new directory for the new key; the old result stays reusable
+
+
+def test_deleted_output_is_recomputed(finished):
+    evaluate = step_dir(finished, "evaluate")
+    shutil.rmtree(evaluate)
+    state, _ = run_flow(finished["config"])
+    tasks = task_states(state.state_details.flow_run_id)
+    assert tasks["evaluate"] == "Completed" and tasks["sft2"] == "Cached" and tasks["sft"] == "Cached"
+    assert (evaluate / "genie_result.json").is_file() and (evaluate / "generated_predictions.jsonl").is_file()
+
+
+def test_two_rank_cpu_ddp_stage_after_pretokenizing(env, tiny_model_dir):
+    """num_processes: 2 on a CPU runs two gloo ranks: the 32 rows are split, so one epoch is 4 steps, not 8.
+    With pretokenize the datasets are tokenized by their own task first and the training child loads that cache."""
+    data = write_registry(env["root"] / "ddp-data")
+    config = pipeline_yaml(
+        env["root"] / "ddp.yaml",
+        tiny_model_dir,
+        data,
+        name="ddp",
+        top={"pretokenize": True},
+        sft={"num_processes": 2, "num_train_epochs": 1, "save_strategy": "no"},
+    )
+    state, _ = run_flow(config)
+    assert state.is_completed(), state.message
+    assert task_states(state.state_details.flow_run_id) == {"sft-tokenize": "Completed", "sft": "Completed"}
+    out = stage_dir(env["runs"], "ddp", "sft")
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 4
+    log = (out / "stage.log").read_text()
+    assert "--multi_gpu" in log and "Tokenized dataset cache hit" in log
+    assert "Tokenized sft (built)" in (out / "tokenize.log").read_text()
+
+
+def _descendants_with(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_interrupted_run_leaves_no_child_process(env, tiny_model_dir):
+    """SIGTERM to `genie run` (what a cancelled or stopped flow gets) takes the training tree down with it."""
+    data = write_registry(env["root"] / "long-data")
+    config = pipeline_yaml(
+        env["root"] / "long.yaml",
+        tiny_model_dir,
+        data,
+        name="interrupt",
+        sft={"max_steps": 100000, "save_strategy": "no", "logging_steps": 50},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", str(config)],
+        env={**os.environ, "PREFECT_API_URL": env["api"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    marker = str(env["runs"] / "interrupt")
+    try:
+        _wait_for(
+            lambda: any("genie_core.launch" in " ".join(p.cmdline()) for p in _descendants_with(marker)),
+            240,
+            "the training child",
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode in (-15, 143) and "Crashed" in out, out[-3000:]  # Prefect re-raises the SIGTERM
+    _wait_for(lambda: not _descendants_with(marker), 30, "the child tree to exit")
+    client = _mlflow()
+    exp = client.get_experiment_by_name("genie-tests")
+    [stage] = client.search_runs(
+        [exp.experiment_id], "tags.`genie.pipeline` = 'interrupt' and tags.`genie.step` = 'sft'"
+    )
+    assert stage.info.status == "KILLED"  # recorded as interrupted, not left RUNNING
+
+
+@pytest.mark.slow
+def test_deployment_registers_with_cron_runs_and_cancels(env, tiny_model_dir):
+    """`genie deploy` registers deployments/prefect.yaml; a process worker runs a triggered run and a cancelled
+    run leaves no child process behind."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    child_env = {
+        **os.environ,
+        "PREFECT_API_URL": env["api"],
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        "PREFECT_WORKER_CANCELLATION_POLL_SECONDS": "1",
+    }
+    deploy = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "deploy"], env=child_env, capture_output=True, text=True, timeout=300
+    )
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("genie-pipeline/nightly-sft")
+    assert dep.schedules[0].schedule.cron == "30 2 * * *" and dep.schedules[0].schedule.timezone == "Europe/Berlin"
+    assert dep.work_pool_name == "genie-local"
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "genie-local", "--limit", "1"],
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    data = write_registry(env["root"] / "dep-data")
+    quick = pipeline_yaml(
+        env["root"] / "dep.yaml", tiny_model_dir, data, name="deployed", sft={"max_steps": 2, "save_strategy": "no"}
+    )
+    slow = pipeline_yaml(
+        env["root"] / "dep-long.yaml",
+        tiny_model_dir,
+        data,
+        name="cancelled",
+        sft={"max_steps": 100000, "save_strategy": "no", "logging_steps": 50},
+    )
+    try:
+        run = run_deployment("genie-pipeline/nightly-sft", parameters={"config": str(quick)}, timeout=600)
+        assert run.state.is_completed(), run.state
+        assert stage_dir(env["runs"], "deployed", "sft") is not None
+
+        run = run_deployment("genie-pipeline/nightly-sft", parameters={"config": str(slow)}, timeout=0)
+        marker = str(env["runs"] / "cancelled")
+        _wait_for(
+            lambda: any("genie_core.launch" in " ".join(p.cmdline()) for p in _descendants_with(marker)),
+            300,
+            "the training child of the deployed run",
+        )
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Cancelling(message="test cancels"), force=True)
+            _wait_for(lambda: client.read_flow_run(run.id).state.type == StateType.CANCELLED, 120, "Cancelled")
+        _wait_for(lambda: not _descendants_with(marker), 60, "the child tree to exit")
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=60)
+
+
+RLHF_STAGES = ("rm", "ppo", "dpo")
+
+
+def _missing_stages() -> list[str]:
+    import importlib.util
+
+    return [s for s in RLHF_STAGES if importlib.util.find_spec(f"genie_core.stages.{s}") is None]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_missing_stages()), reason=f"stage modules not in this version: {_missing_stages()}")
+def test_rlhf_and_dpo_pipelines_on_tiny_model(env, tiny_model_dir):
+    """The example wiring (sft -> rm -> ppo -> evaluate -> export by reward -> register; sft -> dpo) end to end."""
+    data = write_registry(env["root"] / "rlhf-data")
+    pairs = [
+        {"instruction": f"Add {a} and {b}.", "input": "", "chosen": f"The answer is {a + b}.", "rejected": "No."}
+        for a in range(1, 9)
+        for b in range(1, 5)
+    ]
+    (data / "pairs.json").write_text(json.dumps(pairs))
+    info = json.loads((data / "dataset_info.json").read_text())
+    info["pairs"] = {
+        "file_name": "pairs.json",
+        "ranking": True,
+        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+    }
+    (data / "dataset_info.json").write_text(json.dumps(info))
+    config = pipeline_yaml(
+        env["root"] / "rlhf.yaml",
+        tiny_model_dir,
+        data,
+        name="rlhf",
+        sft={"max_steps": 2, "save_strategy": "no"},
+        rm={
+            "stage": "rm",
+            "from": "sft",
+            "resume_lora_training": False,
+            "dataset": "pairs",
+            "max_steps": 2,
+            "save_strategy": "no",
+        },
+        ppo={
+            "stage": "ppo",
+            "from": "sft",
+            "reward_model": "rm",
+            "resume_lora_training": False,
+            "max_steps": 2,
+            "save_steps": 1,
+            "max_new_tokens": 4,
+        },
+        evaluate={
+            "kind": "evaluate",
+            "stage": "ppo",
+            "from": "ppo",
+            "reward_model": "rm",
+            "do_eval": True,
+            "max_samples": 4,
+            "max_new_tokens": 4,
+        },
+        dpo={
+            "stage": "dpo",
+            "from": "sft",
+            "resume_lora_training": False,
+            "dataset": "pairs",
+            "max_steps": 2,
+            "save_strategy": "no",
+        },
+        export={"kind": "export", "from": "ppo", "metric": "reward", "mode": "max"},
+        register={"kind": "register", "from": "export", "model_name": "tiny-rlhf"},
+    )
+    state, _ = run_flow(config)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert [s["name"] for s in summary["steps"]] == ["sft", "rm", "ppo", "evaluate", "dpo", "export", "register"]
+    export = json.loads((stage_dir(env["runs"], "rlhf", "export") / "genie_result.json").read_text())
+    assert export["metric"] == "reward" and export["chosen"] in ("final", "checkpoint-1")
+    client = _mlflow()
+    assert client.get_model_version_by_alias("tiny-rlhf", "champion").source == export["model_dir"]
+    ppo = json.loads((stage_dir(env["runs"], "rlhf", "ppo") / "genie_result.json").read_text())
+    assert [m.step for m in client.get_metric_history(ppo["mlflow_run_id"], "reward")][:2] == [1, 2]  # per step

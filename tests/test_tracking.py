@@ -1,0 +1,162 @@
+"""MLflow behind a null object, against a real sqlite store: where the store lives, runs and nesting, the
+child attaching through MLFLOW_RUN_ID from rank 0 only, and the model registry with aliases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import stage_config, write_registry
+
+from genie_core import tracking
+from genie_core.tracking import MlflowTracker, NullTracker, StepLogger, get_tracker, tracking_callbacks
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory) -> Path:
+    """One sqlite store for the module: creating one runs mlflow's migrations, which takes seconds."""
+    return tmp_path_factory.mktemp("tracking") / "runs"
+
+
+@pytest.fixture()
+def store(store_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("GENIE_RUNS_DIR", str(store_dir))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.delenv("GENIE_TRACKING", raising=False)
+    return store_dir
+
+
+def test_default_store_is_fixed_and_overridable(store, tmp_path, monkeypatch):
+    expected = f"sqlite:///{store.resolve() / 'mlflow.db'}"
+    assert tracking.tracking_uri() == expected
+    monkeypatch.chdir(tmp_path)  # the store does not follow the current directory
+    assert tracking.tracking_uri() == expected
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5055")
+    assert tracking.tracking_uri() == "http://127.0.0.1:5055"
+    monkeypatch.setenv("GENIE_TRACKING", "off")
+    assert isinstance(get_tracker(), NullTracker)
+
+
+def test_null_tracker_does_nothing(tmp_path, monkeypatch):
+    store = tmp_path / "runs"
+    monkeypatch.setenv("GENIE_RUNS_DIR", str(store))
+    null = NullTracker()
+    run = null.start_run("x", tags={"a": 1})
+    null.log_metrics(run, {"loss": 1.0}, step=1)
+    null.end_run(run, "FAILED")
+    assert run == "" and null.register_version("m", "/x") is None and null.get_alias("m", "champion") is None
+    assert not store.exists()  # nothing written
+
+
+def test_nested_runs_params_metrics_artifacts(store, tmp_path):
+    tracker = MlflowTracker("exp")
+    parent = tracker.start_run("pipe", tags={"genie.git_sha": "abc"})
+    child = tracker.start_run("sft", parent, tags={"genie.key": "k1"})
+    tracker.log_params(child, {"learning_rate": 1e-3, "nested": {"a": [1, 2]}, "long": "x" * 7000})
+    tracker.log_metrics(child, {"loss": 2.0, "name": "ignored", "nan": float("nan")}, step=3)
+    (tmp_path / "cfg.yaml").write_text("a: 1\n")
+    tracker.log_artifact(child, tmp_path / "cfg.yaml")
+    tracker.end_run(child, "FAILED")
+    tracker.end_run(parent)
+
+    run = tracker.client.get_run(child)
+    assert run.data.tags["mlflow.parentRunId"] == parent and run.info.status == "FAILED"
+    assert run.data.params["learning_rate"] == "0.001" and run.data.params["nested.a"] == "[1, 2]"
+    assert len(run.data.params["long"]) == 6000
+    assert run.data.metrics == {"loss": 2.0}
+    assert [a.path for a in tracker.client.list_artifacts(child)] == ["cfg.yaml"]
+    artifact_uri = run.info.artifact_uri
+    assert artifact_uri.startswith((store.resolve() / "mlartifacts").as_uri())  # next to the store, not the cwd
+
+
+def test_step_logger_attaches_from_rank_zero_only(store, monkeypatch):
+    tracker = MlflowTracker("exp-child")
+    run_id = tracker.start_run("sft")
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    monkeypatch.setenv("RANK", "1")
+    assert tracking_callbacks() == [] and not StepLogger().enabled
+    monkeypatch.setenv("RANK", "0")
+    [callback] = tracking_callbacks()
+    for step, loss in ((1, 3.0), (2, 2.5)):
+        callback.on_log(None, type("S", (), {"global_step": step})(), None, logs={"loss": loss, "epoch": 0.1})
+    history = tracker.client.get_metric_history(run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.5)]
+    assert tracker.client.get_run(run_id).info.run_name == "sft"  # attaching does not rename the run
+    monkeypatch.delenv("MLFLOW_RUN_ID")
+    assert tracking_callbacks() == []
+
+
+def test_step_logger_survives_a_dead_run(store, caplog):
+    logger = StepLogger("0" * 32)
+    logger.log({"loss": 1.0}, 1)  # no such run: warns once and turns itself off, training goes on
+    assert not logger.enabled
+
+
+def test_trainer_logs_every_step_to_the_stage_run(store, tmp_path, tiny_model_dir, genie_home, monkeypatch):
+    """A real Trainer-based stage (sft) with MLFLOW_RUN_ID set logs its per-step loss into that run."""
+    from genie_core.hparams import get_args
+    from genie_core.stages import run_stage
+
+    tracker = MlflowTracker("exp")
+    run_id = tracker.start_run("sft")
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)
+    cfg = stage_config(tiny_model_dir, write_registry(tmp_path / "data"), tmp_path / "out", max_steps=3)
+    run_stage(get_args(None, cfg))
+    history = tracker.client.get_metric_history(run_id, "loss")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert "train_runtime" in tracker.client.get_run(run_id).data.metrics
+
+
+def test_registry_versions_and_alias(store, tmp_path):
+    tracker = MlflowTracker("exp-registry")
+    run_id = tracker.start_run("export")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    v1 = tracker.register_version("m", str(model_dir), run_id, {"genie.export_key": "k1"})
+    v2 = tracker.register_version("m", str(model_dir), run_id, {"genie.export_key": "k2"})
+    assert (v1.version, v2.version) == ("1", "2")
+    assert tracker.get_alias("m", "champion") is None
+    tracker.set_alias("m", "champion", v2.version)
+    holder = tracker.get_alias("m", "champion")
+    assert holder.version == "2" and holder.source == str(model_dir) and holder.tags["genie.export_key"] == "k2"
+    assert tracker.find_version("m", "genie.export_key", "k1").version == "1"
+    assert tracker.find_version("m", "genie.export_key", "nope") is None
+    assert os.path.exists(store / "mlflow.db")
+
+
+def test_genie_ui_serves_the_store_and_stops_cleanly(store):
+    """`genie ui` starts the MLflow UI on 127.0.0.1 over the default store; SIGTERM stops its whole group."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    import psutil
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    MlflowTracker("exp-ui").start_run("visible")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "ui", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"MLflow:  http://127.0.0.1:{port}"), line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as resp:
+            assert resp.status == 200
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive
