@@ -29,6 +29,10 @@ def preflight(args: GenieArgs) -> None:
 
         get_template(template)  # raises ConfigError naming the valid choices
     t, d = args.training, args.data
+    if args.finetuning.stage == "ppo" and t.do_train:
+        from genie_core.stages.ppo_rollout import check_reward_model
+
+        check_reward_model(args.finetuning.reward_model, args.model)  # names the path before a model loads
     if t.do_train and d.dataset:
         load_examples(d, args.finetuning.stage, "train")
     if d.eval_dataset:

@@ -188,6 +188,12 @@ def test_bad_reward_model_fails_before_any_model_loads(tmp_path, tiny_model_dir,
     with pytest.raises(ConfigError, match="num_beams: 1"):
         run_stage(get_args(None, _ppo_cfg(tiny_model_dir, data_dir, out, num_beams=2)))
     assert not out.exists()  # nothing half-written
+    from genie_core.train import preflight  # `genie train` checks it in the parent, before a child starts
+
+    with pytest.raises(ConfigError, match=f"reward_model: {missing} is not a reward model"):
+        preflight(get_args(None, _ppo_cfg(tiny_model_dir, data_dir, out, reward_model=str(missing))))
+    with pytest.raises(ConfigError, match="unknown reward rule"):
+        preflight(get_args(None, _ppo_cfg(tiny_model_dir, data_dir, out, reward_model="rule:nonsense")))
     with pytest.raises(ConfigError, match="finetuning_type lora"):
         get_args(None, _ppo_cfg(tiny_model_dir, data_dir, out, finetuning_type="full"))
     with pytest.raises(ConfigError, match="ppo_epochs must be >= 1"):

@@ -42,7 +42,13 @@ class FinetuningArguments:
     )
     plot_loss: bool = field(default=False, metadata={"help": "Save training_loss.png (and eval loss) at the end."})
     # RLHF (used by the rm/ppo/dpo stages)
-    reward_model: Optional[str] = field(default=None, metadata={"help": "PPO: output directory of an rm stage."})
+    reward_model: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "PPO: output directory of an rm stage (LoRA adapter + value head, or a full reward model), "
+            "or rule:<name>[:<arg>] for a rule-based reward (contains, regex, length, charset, reference)."
+        },
+    )
     dpo_beta: float = field(default=0.1, metadata={"help": "DPO: beta, the strength of the KL regularization."})
     dpo_loss: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero"] = field(
         default="sigmoid",

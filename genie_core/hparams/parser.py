@@ -276,7 +276,7 @@ def validate(args: GenieArgs) -> None:
         raise ConfigError(f"stage {f.stage} supports finetuning_type lora only; set finetuning_type: lora.")
     _validate_preference(args)
     if f.stage == "ppo" and t.do_train and not f.reward_model:
-        raise ConfigError("stage ppo needs reward_model: the output directory of an rm stage.")
+        raise ConfigError("stage ppo needs reward_model: the output directory of an rm stage, or rule:<name>.")
     if (t.fp16 or t.bf16) and m.compute_dtype == "float32":
         raise ConfigError("fp16/bf16 training conflicts with compute_dtype float32; drop one of them.")
 
