@@ -18,8 +18,11 @@ logger = get_logger(__name__)
 CONFIG_NAME = "genie_config.yaml"
 
 
-def preflight(args: GenieArgs) -> None:
-    """Check datasets (and template name) before any model or child process starts."""
+def preflight(args: GenieArgs, check_reward_model: bool = True) -> None:
+    """Check datasets, template name and reward model before any model or child process starts.
+
+    A pipeline passes ``check_reward_model=False`` when the reward model is an upstream stage not yet run.
+    """
     from genie_core.data.loader import load_examples
     from genie_core.template import TEMPLATES
 
@@ -29,10 +32,10 @@ def preflight(args: GenieArgs) -> None:
 
         get_template(template)  # raises ConfigError naming the valid choices
     t, d = args.training, args.data
-    if args.finetuning.stage == "ppo" and t.do_train:
-        from genie_core.stages.ppo_rollout import check_reward_model
+    if args.finetuning.stage == "ppo" and t.do_train and check_reward_model:
+        from genie_core.stages.ppo_rollout import check_reward_model as check_reward
 
-        check_reward_model(args.finetuning.reward_model, args.model)  # names the path before a model loads
+        check_reward(args.finetuning.reward_model, args.model)  # names the path before a model loads
     if t.do_train and d.dataset:
         load_examples(d, args.finetuning.stage, "train")
     if d.eval_dataset:

@@ -299,6 +299,6 @@ def validate_plans(plans: list[StepPlan]) -> None:
     for plan in plans:
         try:
             args = build_args(merge_config(plan.config, {}))
-            preflight(args)
+            preflight(args, check_reward_model="reward_model" not in plan.upstream)
         except GenieError as exc:
             raise ConfigError(f"stage '{plan.name}': {exc}") from None
