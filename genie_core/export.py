@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genie_core.chat.args import help_lines, parse_infer_args
-from genie_core.chat.engine import EXPORT_INFO_FILE, resolve_template_name
+from genie_core.chat.engine import EXPORT_INFO_FILE, load_inference_tokenizer
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
 from genie_core.template.base import Template, _fill
@@ -72,17 +72,11 @@ def check_export(args) -> Path:
 
 def export_model(args, export_args: ExportArguments | None = None) -> Path:
     """Merge, save and atomically publish the model to ``args.training.output_dir``; returns that path."""
-    from genie_core.model import load_model, load_tokenizer
-    from genie_core.template import get_template
+    from genie_core.model import load_model
 
     export_args = export_args or ExportArguments()
     out = check_export(args)
-    template_name = resolve_template_name(args.model, args.data.template)
-    tokenizer = load_tokenizer(args.model)
-    template = get_template(template_name, tokenizer)
-    template.fix_tokenizer(tokenizer)
-    if args.data.default_system is not None:
-        template.default_system = args.data.default_system
+    tokenizer, template = load_inference_tokenizer(args)
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=False)
     if hasattr(model, "peft_config"):
         raise ConfigError("the adapters could not be merged into the base; export needs a full-precision base.")

@@ -67,6 +67,19 @@ def _holds_value_head(model_args) -> bool:
     return (Path(source) / VALUE_HEAD_FILE).is_file()
 
 
+def load_inference_tokenizer(args) -> tuple:
+    """Tokenizer and template for serving or export, rendered the way training rendered them."""
+    from genie_core.model import load_tokenizer
+    from genie_core.template import get_template
+
+    tokenizer = load_tokenizer(args.model)
+    template = get_template(resolve_template_name(args.model, args.data.template), tokenizer)
+    template.fix_tokenizer(tokenizer)
+    if args.data.default_system is not None:
+        template.default_system = args.data.default_system
+    return tokenizer, template
+
+
 def resolve_template_name(model_args, asked: str | None) -> str | None:
     """The template to chat with: the one asked for, else the training one; a mismatch is warned about loudly."""
     trained = trained_template(model_args)
@@ -119,15 +132,9 @@ class ChatEngine:
         """Load tokenizer, template and model (adapters merged) as the training stage did, ready to generate."""
         import torch
 
-        from genie_core.model import load_model, load_tokenizer
-        from genie_core.template import get_template
+        from genie_core.model import load_model
 
-        template_name = resolve_template_name(args.model, args.data.template)
-        tokenizer = load_tokenizer(args.model)
-        template = get_template(template_name, tokenizer)
-        template.fix_tokenizer(tokenizer)
-        if args.data.default_system is not None:
-            template.default_system = args.data.default_system
+        tokenizer, template = load_inference_tokenizer(args)
         reward = _holds_value_head(args.model)
         model = load_model(tokenizer, args.model, args.finetuning, is_trainable=False, add_valuehead=reward)
         if torch.cuda.is_available() and not getattr(model, "hf_device_map", None):
