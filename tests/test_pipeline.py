@@ -202,7 +202,7 @@ def test_champion_gate():
 
 
 def test_important_lines():
-    assert is_important("[10:01:02 INFO genie.stages.callbacks] step 3/10 {'loss': '2.1'}")
+    assert is_important("[10:01:02 INFO genie.stages.callbacks] step 3/10 loss=2.1 learning_rate=0.0001")
     assert is_important("RuntimeError: CUDA out of memory")
     assert not is_important(" 40%|████      | 4/10 [00:02<00:03,  1.9it/s]")
     assert not is_important("Loading weights: 100%|██████████| 24/24")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from genie_core.extras.logging import get_logger, is_main_process
 
@@ -43,8 +44,25 @@ class LogCallback(TrainerCallback):
                 record[key] = logs[key]
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
-        shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in logs.items() if k != "epoch"}
+        shown = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items() if k != "epoch"
+        )
         logger.info("step %d/%d %s", state.global_step, state.max_steps, shown)
+
+
+class QuietProgressCallback(ProgressCallback):
+    """The tqdm bar without its copy of every log dict: LogCallback already prints one readable line per step."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return
+
+
+def quiet_progress(trainer) -> None:
+    """Swap the trainer's log-printing progress (or printer) callback for the quiet bar, keeping stdout readable."""
+    had_bar = trainer.pop_callback(ProgressCallback) is not None
+    trainer.pop_callback(PrinterCallback)
+    if had_bar:
+        trainer.add_callback(QuietProgressCallback)
 
 
 def _resuming(args) -> bool:

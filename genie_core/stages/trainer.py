@@ -10,7 +10,7 @@ from transformers import Trainer
 
 from genie_core.data.collator import PackingCollator, PadCollator, drop_text_columns
 from genie_core.extras.logging import get_logger, is_main_process
-from genie_core.stages.callbacks import LogCallback
+from genie_core.stages.callbacks import LogCallback, quiet_progress
 from genie_core.stages.common import resume_checkpoint, save_metrics
 from genie_core.stages.plotting import plot_loss
 from genie_core.tracking import tracking_callbacks
@@ -23,7 +23,7 @@ def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_cal
     if args.data.group_by_length and not packing:
         training.train_sampling_strategy = "group_by_length"
     collator = PackingCollator() if packing else PadCollator(tokenizer.pad_token_id, pad_to_multiple_of=None)
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=training,
         train_dataset=drop_text_columns(data.train) if data.train is not None else None,
@@ -32,6 +32,8 @@ def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_cal
         processing_class=tokenizer,
         callbacks=[LogCallback(training.output_dir), *tracking_callbacks(), *extra_callbacks],
     )
+    quiet_progress(trainer)
+    return trainer
 
 
 def train_and_save(args, trainer: Trainer) -> dict:
