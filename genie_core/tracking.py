@@ -176,12 +176,21 @@ class MlflowTracker:
 
         _quiet_mlflow_logs()
         self.uri = uri or tracking_uri()
-        db = _sqlite_file(self.uri)
-        if db:
-            db.parent.mkdir(parents=True, exist_ok=True)
         self.experiment = experiment
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self._experiment_id: str | None = None
+        db = _sqlite_file(self.uri)
+        if db is None:
+            self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            return
+        db.parent.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock
+
+        # A new sqlite store is created and migrated by whoever opens it first; two pipelines starting together
+        # on a fresh store would both migrate it. One at a time, under a lock beside the file.
+        with FileLock(f"{db}.lock"):
+            self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            self.client.search_experiments(max_results=1)
+            self.client.search_registered_models(max_results=1)
 
     @property
     def experiment_id(self) -> str:
@@ -192,7 +201,13 @@ class MlflowTracker:
             else:
                 root = _local_artifact_root(self.uri)
                 location = f"{root}/{self.experiment}" if root else None
-                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                try:
+                    self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                except Exception:  # another process created it between our lookup and create
+                    found = self.client.get_experiment_by_name(self.experiment)
+                    if found is None:
+                        raise
+                    self._experiment_id = found.experiment_id
         return self._experiment_id
 
     # runs ------------------------------------------------------------------------------------------------------

@@ -28,6 +28,33 @@ def store(store_dir, monkeypatch) -> Path:
     return store_dir
 
 
+_RACER = """
+import sys
+from genie_core.tracking import MlflowTracker
+tracker = MlflowTracker("race", uri=sys.argv[1])
+print(tracker.start_run("r"))
+"""
+
+
+def test_pipelines_starting_together_on_a_fresh_store(tmp_path):
+    """Three processes meet a store that does not exist yet: each creates its run, none trips on the migration."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    ids = {out.strip().splitlines()[-1] for out, _ in outs}
+    assert len(ids) == 3
+    assert len(MlflowTracker("race", uri=uri).client.search_runs([MlflowTracker("race", uri=uri).experiment_id])) == 3
+
+
 def test_default_store_is_fixed_and_overridable(store, tmp_path, monkeypatch):
     expected = f"sqlite:///{store.resolve() / 'mlflow.db'}"
     assert tracking.tracking_uri() == expected
