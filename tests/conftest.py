@@ -115,6 +115,22 @@ def genie_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture()
+def genie_logs(caplog):
+    """Records of the ``genie`` loggers: they do not propagate to the root logger that caplog listens on."""
+    import logging
+
+    from genie_core.extras.logging import get_logger
+
+    get_logger("genie_core.tests")  # configures the genie logger once
+    logger = logging.getLogger("genie")
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return ROOT / "data"

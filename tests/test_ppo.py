@@ -203,7 +203,7 @@ def test_bad_reward_model_fails_before_any_model_loads(tmp_path, tiny_model_dir,
 # ---------------------------------------------------------------- learning and evaluation
 
 
-def test_ppo_raises_rule_reward_and_eval_reports_it(tmp_path, tiny_model_dir, data_dir, genie_home):
+def test_ppo_raises_rule_reward_and_eval_reports_it(tmp_path, tiny_model_dir, data_dir, genie_home, genie_logs):
     """The reward prefers digits; the random tiny model starts near 0.03 (digits are a few percent of its vocab)."""
     out = tmp_path / "ppo"
     cfg = _ppo_cfg(tiny_model_dir, data_dir, out, max_steps=24, per_device_train_batch_size=16, plot_loss=True)
@@ -232,6 +232,7 @@ def test_ppo_raises_rule_reward_and_eval_reports_it(tmp_path, tiny_model_dir, da
         assert len(rows) == 16 and "reward" in json.loads(rows[0])
     assert scores["ppo"]["eval_samples"] == 16
     assert scores["ppo"]["eval_reward_mean"] > scores["base"]["eval_reward_mean"] + 0.3
+    assert not [r for r in genie_logs.records if "its own targets apply" in r.getMessage()]  # eval adds no adapter
 
 
 # ---------------------------------------------------------------- reward models on the same base

@@ -75,7 +75,7 @@ def test_qlora_sft_runs_on_cpu(tmp_path, tiny_model_dir, data_dir, genie_home):
     assert (out / "adapter_model.safetensors").exists()
 
 
-def test_sft_loss_goes_down(tmp_path, tiny_model_dir, data_dir, genie_home, capsys, caplog):
+def test_sft_loss_goes_down(tmp_path, tiny_model_dir, data_dir, genie_home, capsys, genie_logs):
     out = tmp_path / "learn"
     args = get_args(
         None, stage_config(tiny_model_dir, data_dir, out, finetuning_type="full", max_steps=30, learning_rate=3e-3)
@@ -85,7 +85,7 @@ def test_sft_loss_goes_down(tmp_path, tiny_model_dir, data_dir, genie_home, caps
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
     printed = capsys.readouterr()
     assert "{'loss'" not in printed.out + printed.err  # one readable line per step, not also the raw dict
-    assert any(r.getMessage().startswith("step 30/30 loss=") for r in caplog.records)  # our own line stays
+    assert any(r.getMessage().startswith("step 30/30 loss=") for r in genie_logs.records)  # our own line stays
 
 
 def test_pt_lora_and_eval_perplexity(tmp_path, tiny_model_dir, genie_home):

@@ -278,7 +278,10 @@ def _policy_args(args):
             logger.info("PPO policy %s was trained over %s; merging those first.", dirs[0], ", ".join(merged))
             dirs = [*merged, dirs[0]]
     model_args = dataclasses.replace(args.model, checkpoint_dir=",".join(dirs) or None)
-    return model_args, dataclasses.replace(args.finetuning, resume_lora_training=True)
+    finetuning = dataclasses.replace(args.finetuning, resume_lora_training=True)
+    if dirs:  # the adapter is read back as trained with its own targets; new-adapter targets would only draw a warning
+        finetuning = dataclasses.replace(finetuning, lora_target=None, additional_target=None)
+    return model_args, finetuning
 
 
 def _scheduler(t, optimizer, num_steps: int):
