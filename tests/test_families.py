@@ -106,6 +106,7 @@ def _tiny_remote(family: str, root: Path, tokenizer_dir: Path) -> Path:
 
     out = root / family
     shutil.copytree(REMOTE_CODE / family, out)
+    shutil.copy(REMOTE_CODE / "tiny_core.py", out)  # the shared maths the modeling file imports relatively
     config = AutoConfig.from_pretrained(out, trust_remote_code=True)
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config, trust_remote_code=True).save_pretrained(out)

@@ -2,29 +2,12 @@
 (fused q/k/v), ``mlp.dense_h_to_4h``/``dense_4h_to_h``, ``transformer.embedding.word_embeddings`` and an LM head
 called ``transformer.output_layer``."""
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .configuration_chatglm import ChatGLMConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, size, eps):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(size))
-        self.eps = eps
-
-    def forward(self, x):
-        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-
-
-def causal_attention(q, k, v, heads):
-    b, s, h = q.shape
-    q, k, v = (t.view(b, s, heads, h // heads).transpose(1, 2) for t in (q, k, v))
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, s, h)
+from .tiny_core import RMSNorm, TinyCausalLMMixin, causal_attention
 
 
 class SelfAttention(nn.Module):
@@ -102,27 +85,14 @@ class ChatGLMModel(ChatGLMPreTrainedModel):
         return self.output_layer(self.encoder(x))
 
 
-class ChatGLMForConditionalGeneration(ChatGLMPreTrainedModel, GenerationMixin):
+class ChatGLMForConditionalGeneration(TinyCausalLMMixin, ChatGLMPreTrainedModel, GenerationMixin):
+    embed_path = "transformer.embedding.word_embeddings"
+    head_path = "transformer.output_layer"
+
     def __init__(self, config):
         super().__init__(config)
         self.transformer = ChatGLMModel(config)
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.transformer.embedding.word_embeddings
-
-    def set_input_embeddings(self, value):
-        self.transformer.embedding.word_embeddings = value
-
-    def get_output_embeddings(self):
-        return self.transformer.output_layer
-
-    def set_output_embeddings(self, value):
-        self.transformer.output_layer = value
-
     def forward(self, input_ids=None, attention_mask=None, labels=None, inputs_embeds=None, **kwargs):
-        logits = self.transformer(input_ids, inputs_embeds).float()
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
-        return CausalLMOutputWithPast(loss=loss, logits=logits)
+        return self.lm_output(self.transformer(input_ids, inputs_embeds), labels)

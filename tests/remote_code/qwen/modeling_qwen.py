@@ -1,29 +1,12 @@
 """A tiny causal LM with first-generation Qwen's module names: ``transformer.h[i].attn.c_attn`` (fused q/k/v),
 ``attn.c_proj``, ``mlp.w1/w2/c_proj``, ``ln_1``/``ln_2`` and ``transformer.wte``/``ln_f``."""
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .configuration_qwen import QWenConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, size, eps):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(size))
-        self.eps = eps
-
-    def forward(self, x):
-        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-
-
-def causal_attention(q, k, v, heads):
-    b, s, h = q.shape
-    q, k, v = (t.view(b, s, heads, h // heads).transpose(1, 2) for t in (q, k, v))
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, s, h)
+from .tiny_core import RMSNorm, TinyCausalLMMixin, causal_attention
 
 
 class QWenAttention(nn.Module):
@@ -83,28 +66,15 @@ class QWenModel(QWenPreTrainedModel):
         return self.ln_f(x)
 
 
-class QWenLMHeadModel(QWenPreTrainedModel, GenerationMixin):
+class QWenLMHeadModel(TinyCausalLMMixin, QWenPreTrainedModel, GenerationMixin):
+    embed_path = "transformer.wte"
+    head_path = "lm_head"
+
     def __init__(self, config):
         super().__init__(config)
         self.transformer = QWenModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.transformer.wte
-
-    def set_input_embeddings(self, value):
-        self.transformer.wte = value
-
-    def get_output_embeddings(self):
-        return self.lm_head
-
-    def set_output_embeddings(self, value):
-        self.lm_head = value
-
     def forward(self, input_ids=None, attention_mask=None, labels=None, inputs_embeds=None, **kwargs):
-        logits = self.lm_head(self.transformer(input_ids, inputs_embeds)).float()
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
-        return CausalLMOutputWithPast(loss=loss, logits=logits)
+        return self.lm_output(self.lm_head(self.transformer(input_ids, inputs_embeds)), labels)

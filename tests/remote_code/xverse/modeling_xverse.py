@@ -1,28 +1,11 @@
 """A tiny causal LM with XVERSE-13B's module names: ``model.layers[i].self_attn.{q,k,v,o}_proj``."""
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .configuration_xverse import XverseConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, size, eps):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(size))
-        self.eps = eps
-
-    def forward(self, x):
-        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-
-
-def causal_attention(q, k, v, heads):
-    b, s, h = q.shape
-    q, k, v = (t.view(b, s, heads, h // heads).transpose(1, 2) for t in (q, k, v))
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, s, h)
+from .tiny_core import RMSNorm, TinyCausalLMMixin, causal_attention
 
 
 class XverseAttention(nn.Module):
@@ -82,28 +65,15 @@ class XverseModel(XversePreTrainedModel):
         return self.norm(x)
 
 
-class XverseForCausalLM(XversePreTrainedModel, GenerationMixin):
+class XverseForCausalLM(TinyCausalLMMixin, XversePreTrainedModel, GenerationMixin):
+    embed_path = "model.embed_tokens"
+    head_path = "lm_head"
+
     def __init__(self, config):
         super().__init__(config)
         self.model = XverseModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.model.embed_tokens
-
-    def set_input_embeddings(self, value):
-        self.model.embed_tokens = value
-
-    def get_output_embeddings(self):
-        return self.lm_head
-
-    def set_output_embeddings(self, value):
-        self.lm_head = value
-
     def forward(self, input_ids=None, attention_mask=None, labels=None, inputs_embeds=None, **kwargs):
-        logits = self.lm_head(self.model(input_ids, inputs_embeds)).float()
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
-        return CausalLMOutputWithPast(loss=loss, logits=logits)
+        return self.lm_output(self.lm_head(self.model(input_ids, inputs_embeds)), labels)
