@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from genie_core.stages.common import complete_checkpoints, write_json
 from genie_core.tracking import get_tracker
 from tasks.plan import read_result
 from tasks.process import run_child
-from tasks.stage import CACHE_DAYS, STAGE_LOG, child_environment, finish, record_failure, stage_tags, step_cache_key
+from tasks.stage import STAGE_LOG, STEP_RESULT, child_environment, finish, record_failure, stage_tags
 
 EXPORT_CONFIG = "export_config.yaml"
 SELECTION_FILE = "selection.json"
@@ -121,13 +120,7 @@ def select_best(
     return best, found
 
 
-@task(
-    name="export",
-    cache_key_fn=step_cache_key,
-    persist_result=True,
-    result_serializer="json",
-    cache_expiration=timedelta(days=CACHE_DAYS),
-)
+@task(name="export", **STEP_RESULT)
 def export_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_id: str = "") -> dict[str, Any]:
     """Merge the best checkpoint of the upstream stage into a standalone model (safetensors, tokenizer, template)."""
     log = get_run_logger()

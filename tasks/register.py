@@ -9,7 +9,6 @@ metric beats the current holder's by more than ``min_delta`` (lower for ``mode: 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from prefect import get_run_logger, task
 
 from genie_core.tracking import ModelVersionInfo, get_tracker
 from tasks.plan import read_result
-from tasks.stage import CACHE_DAYS, finish, step_cache_key
+from tasks.stage import STEP_RESULT, finish
 
 METRIC_TAG = "genie.metric"
 
@@ -47,13 +46,7 @@ def gate_decision(
     return False, f"{metric} {value:.6g} does not beat {old:.6g} of v{champion.version} (mode {mode})"
 
 
-@task(
-    name="register",
-    cache_key_fn=step_cache_key,
-    persist_result=True,
-    result_serializer="json",
-    cache_expiration=timedelta(days=CACHE_DAYS),
-)
+@task(name="register", **STEP_RESULT)
 def register_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_id: str = "") -> dict[str, Any]:
     """Register the exported model as a version of ``model_name`` and move the alias if it passes the gate."""
     log = get_run_logger()

@@ -44,6 +44,15 @@ def step_cache_key(context, parameters: dict[str, Any]) -> str:
     return f"genie-{plan['kind']}-{plan['name']}-{plan['key']}"
 
 
+# How every pipeline step's result is kept: under the planned key, as JSON on disk, for a year.
+STEP_RESULT = {
+    "cache_key_fn": step_cache_key,
+    "persist_result": True,
+    "result_serializer": "json",
+    "cache_expiration": timedelta(days=CACHE_DAYS),
+}
+
+
 def child_environment(num_processes: int, run_id: str, tracking_uri: str) -> dict[str, str]:
     """The child's environment: quiet and offline defaults, accelerate's CPU switch, the stage's MLflow run."""
     from genie_core.train import child_env
@@ -156,13 +165,7 @@ def stage_tags(plan: dict[str, Any], parent_run_id: str) -> dict[str, str]:
     return tags
 
 
-@task(
-    name="stage",
-    cache_key_fn=step_cache_key,
-    persist_result=True,
-    result_serializer="json",
-    cache_expiration=timedelta(days=CACHE_DAYS),
-)
+@task(name="stage", **STEP_RESULT)
 def train_stage(plan: dict[str, Any], parent_run_id: str = "") -> dict[str, Any]:
     """Run one pt/sft/rm/ppo/dpo stage (or its evaluation) in an accelerate child; resume from its checkpoints."""
     from genie_core.train import CONFIG_NAME, launch_command
