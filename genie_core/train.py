@@ -23,7 +23,7 @@ def preflight(args: GenieArgs, check_reward_model: bool = True) -> None:
 
     A pipeline passes ``check_reward_model=False`` when the reward model is an upstream stage not yet run.
     """
-    from genie_core.data.loader import load_examples
+    from genie_core.data.loader import load_examples, prompt_stage
     from genie_core.template import TEMPLATES
 
     template = args.data.template
@@ -36,12 +36,18 @@ def preflight(args: GenieArgs, check_reward_model: bool = True) -> None:
         from genie_core.stages.ppo_rollout import check_reward_model as check_reward
 
         check_reward(args.finetuning.reward_model, args.model)  # names the path before a model loads
+    stage = prompt_stage(d) if args.eval.compare_models else args.finetuning.stage
+    if args.eval.compare_models:
+        from genie_core.eval.rules import parse_rule
+
+        for spec in args.eval.rule_specs:
+            parse_rule(spec, key="eval_rewards")
     if t.do_train and d.dataset:
-        load_examples(d, args.finetuning.stage, "train")
+        load_examples(d, stage, "train", part="train")
     if d.eval_dataset:
-        load_examples(d, args.finetuning.stage, "eval")
+        load_examples(d, stage, "eval")
     elif (t.do_eval or t.do_predict) and d.dataset and not t.do_train:
-        load_examples(d, args.finetuning.stage, "train")
+        load_examples(d, stage, "train", part="heldout")
 
 
 def write_config(args: GenieArgs) -> Path:

@@ -121,7 +121,7 @@ def test_rm_lora_learns_preferences_and_saves_reward_model(tmp_path, tiny_model_
     losses = [r["loss"] for r in _log(out) if "loss" in r]
     assert sum(losses[:3]) / 3 > 0.5 and sum(losses[-5:]) / 5 < 0.1  # starts near log 2, ends near 0
     assert results["eval"]["eval_accuracy"] >= 0.9  # held-out pairs, chance is 0.5
-    assert results["eval"]["eval_margin"] > 0
+    assert results["eval"]["eval_margin_mean"] > 0
     rows = [json.loads(line) for line in (out / "reward_scores.jsonl").read_text().splitlines()]
     assert len(rows) == results["eval"]["eval_pairs"] == 12
     assert json.loads((out / "eval_results.json").read_text())["eval_accuracy"] == results["eval"]["eval_accuracy"]

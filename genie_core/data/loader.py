@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genie_core.data.converters import Dropped, convert_record
+from genie_core.data.holdout import Part, select_part
 from genie_core.data.loaders import read_records
 from genie_core.data.registry import DatasetAttr, get_dataset_attrs
 from genie_core.data.schema import Example
@@ -47,6 +48,12 @@ def dataset_names(data_args: Any, which: str) -> list[str]:
     raise ValueError(f"which must be 'train' or 'eval', got {which!r}")
 
 
+def prompt_stage(data_args: Any) -> str:
+    """How a comparison reads its prompts: as pairs (rm) from preference data, else with their references (ppo)."""
+    names = data_args.eval_dataset_names or data_args.dataset_names
+    return "rm" if any(attr.ranking for attr in get_dataset_attrs(names, data_args.dataset_dir)) else "ppo"
+
+
 def check_stage(attrs: list[DatasetAttr], stage: str) -> None:
     """Preference stages need ranking data and the others must not get it; say which dataset and what to change."""
     if stage not in STAGES:
@@ -65,17 +72,26 @@ def check_stage(attrs: list[DatasetAttr], stage: str) -> None:
             )
 
 
-def load_dataset_examples(attr: DatasetAttr, data_args: Any, stage: str) -> DatasetLoad:
-    """Read and convert one dataset, honouring max_samples (counted on raw records, before dropping)."""
+def load_dataset_examples(attr: DatasetAttr, data_args: Any, stage: str, part: Part = "all") -> DatasetLoad:
+    """Read and convert one dataset, honouring max_samples (counted on raw records, before dropping).
+
+    With ``eval_split`` set and a ``part`` asked for, the whole file is read and max_samples caps the examples of
+    that part instead, so the held-out prompts do not depend on how many records a stage takes.
+    """
     if attr.split is None:
         attr = dataclasses.replace(attr, split=getattr(data_args, "split", None) or "train")
-    records = read_records(attr, data_args.dataset_dir, limit=data_args.max_samples)
+    fraction = float(getattr(data_args, "eval_split", 0.0) or 0.0)
+    by_part = fraction > 0 and part != "all"
+    records = read_records(attr, data_args.dataset_dir, limit=None if by_part else data_args.max_samples)
     load = DatasetLoad(attr=attr, records_read=len(records))
     for file, index, record in records:
         if file not in load.files:
             load.files.append(file)
         result = convert_record(record, attr, file, index, data_args, stage=stage)
         (load.dropped if isinstance(result, Dropped) else load.examples).append(result)
+    if by_part:
+        load.examples = select_part(load.examples, fraction, int(getattr(data_args, "eval_split_seed", 0)), part)
+        load.examples = load.examples[: data_args.max_samples or None]
     return load
 
 
@@ -97,8 +113,13 @@ def empty_dataset_error(load: DatasetLoad) -> DataError:
     )
 
 
-def load_examples(data_args: Any, stage: str, which: str = "train") -> tuple[list[Example], list[Dropped]]:
-    """The mixed examples of the train (or eval) datasets and every record that was left out."""
+def load_examples(
+    data_args: Any, stage: str, which: str = "train", part: Part = "all"
+) -> tuple[list[Example], list[Dropped]]:
+    """The mixed examples of the train (or eval) datasets and every record that was left out.
+
+    ``part`` picks the training or the held-out side of ``eval_split`` (ignored when eval_split is 0).
+    """
     names = dataset_names(data_args, which)
     if not names:
         if which == "eval":
@@ -108,7 +129,12 @@ def load_examples(data_args: Any, stage: str, which: str = "train") -> tuple[lis
     check_stage(attrs, stage)
     loads = []
     for attr in attrs:
-        load = load_dataset_examples(attr, data_args, stage)
+        load = load_dataset_examples(attr, data_args, stage, part)
+        if not load.examples and load.records_read and part == "heldout" and not load.dropped:
+            raise ConfigError(
+                f"dataset '{attr.name}': eval_split={data_args.eval_split} holds out none of its "
+                f"{load.records_read} prompts; raise eval_split or use a larger dataset."
+            )
         if not load.examples:
             raise empty_dataset_error(load)
         if load.dropped:

@@ -37,6 +37,8 @@ _KEY_DATA_FIELDS = (
     "interleave_probs",
     "max_samples",
     "val_size",
+    "eval_split",
+    "eval_split_seed",
     "default_system",
     "self_cognition_name",
     "self_cognition_author",
@@ -62,7 +64,10 @@ def _plan(args) -> dict[str, bool]:
     gen = bool(getattr(t, "predict_with_generate", False))
     return {
         "train": bool(t.do_train),
-        "eval": bool((t.do_train and (d.eval_dataset or d.val_size)) or (t.do_eval and not t.do_train and not gen)),
+        "eval": bool(
+            (t.do_train and (d.eval_dataset or d.val_size or d.eval_split))
+            or (t.do_eval and not t.do_train and not gen)
+        ),
         "predict": bool(gen and (t.do_predict or t.do_eval)),
     }
 
@@ -140,16 +145,21 @@ def _build(args, tokenizer, template, stage: str) -> tuple[dict, list[str]]:
     dropped: list = []
     train_ex: list = []
     eval_ex: list = []
-    if t.do_train:
-        train_ex, dr = load_examples(d, stage, "train")
+    if t.do_train:  # never the held-out side of eval_split
+        train_ex, dr = load_examples(d, stage, "train", part="train")
         dropped += dr
         if d.eval_dataset:
             eval_ex, dr = load_examples(d, stage, "eval")
             dropped += dr
         elif d.val_size:
             train_ex, eval_ex = split_examples(train_ex, d.val_size, d.seed)
-    else:
-        eval_ex, dr = load_examples(d, stage, "eval" if d.eval_dataset else "train")
+        elif d.eval_split:
+            eval_ex, dr = load_examples(d, stage, "train", part="heldout")
+    elif d.eval_dataset:
+        eval_ex, dr = load_examples(d, stage, "eval")
+        dropped += dr
+    else:  # evaluation only: the held-out side when there is one
+        eval_ex, dr = load_examples(d, stage, "train", part="heldout")
         dropped += dr
     if d.default_system:
         for ex in train_ex + eval_ex:

@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from genie_core.extras.errors import ConfigError
-from genie_core.extras.logging import get_logger
-
-logger = get_logger(__name__)
 
 USAGE = """genie eval CONFIG.yaml [key=value ...] [--key value ...]
    or: genie eval --stage rm --model_name_or_path M --checkpoint_dir RM_DIR --dataset NAME --template T --output_dir D
@@ -31,19 +27,6 @@ _EVAL_MODE = {
     "rm": {"do_train": False, "do_eval": True, "do_predict": False},
     "ppo": {"do_train": False, "do_eval": True, "do_predict": False},
 }
-
-
-def reward_checkpoint_chain(dirs: list[str]) -> list[str]:
-    """Put the adapters a LoRA reward model was trained over in front of it, unless the user already listed them."""
-    from genie_core.model.value_head import VALUE_HEAD_FILE, read_value_head_metadata, reward_model_kind
-
-    if not dirs or not (Path(dirs[-1]) / VALUE_HEAD_FILE).is_file() or reward_model_kind(dirs[-1]) != "lora":
-        return dirs
-    merged = json.loads(read_value_head_metadata(dirs[-1]).get("merged_adapters", "[]") or "[]")
-    if merged and len(dirs) == 1:
-        logger.info("Reward model %s was trained over %s; merging those first.", dirs[-1], ", ".join(merged))
-        return [*merged, dirs[-1]]
-    return dirs
 
 
 def eval_overrides(stage: str, overrides: dict) -> dict:
@@ -62,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     from genie_core.hparams import get_args, parse_cli_tokens
     from genie_core.hparams.parser import load_config_file
-    from genie_core.model.value_head import assert_reward_model_dir
+    from genie_core.model.value_head import assert_reward_model_dir, reward_checkpoint_chain
     from genie_core.stages import run_stage
     from genie_core.train import preflight
 

@@ -35,11 +35,11 @@ def pair_metrics(chosen, rejected) -> dict[str, float]:
     chosen = torch.as_tensor(chosen, dtype=torch.float32).flatten()
     rejected = torch.as_tensor(rejected, dtype=torch.float32).flatten()
     if chosen.numel() == 0:
-        return {"accuracy": 0.0, "margin": 0.0, "chosen_score": 0.0, "rejected_score": 0.0, "pairs": 0}
+        return {"accuracy": 0.0, "margin_mean": 0.0, "chosen_score": 0.0, "rejected_score": 0.0, "pairs": 0}
     margin = chosen - rejected
     return {
         "accuracy": float((margin > 0).float().mean()),
-        "margin": float(margin.mean()),
+        "margin_mean": float(margin.mean()),
         "chosen_score": float(chosen.mean()),
         "rejected_score": float(rejected.mean()),
         "pairs": int(chosen.numel()),

@@ -40,6 +40,17 @@ class DataArguments:
     val_size: float = field(
         default=0.0, metadata={"help": "Held-out part of the training data: a fraction (<1) or a record count."}
     )
+    eval_split: float = field(
+        default=0.0,
+        metadata={
+            "help": "Held-out part of every dataset, a fraction in [0, 1) of its prompts chosen by a seeded hash of "
+            "their content: training never reads it, evaluation reads only it, and every stage on the same dataset "
+            "holds out the same prompts. Set it once in a pipeline's defaults."
+        },
+    )
+    eval_split_seed: int = field(
+        default=0, metadata={"help": "Seed of the eval_split hash; change it to draw another held-out set."}
+    )
     packing: Optional[bool] = field(
         default=None,
         metadata={"help": "Pack examples into one row without cross-example attention (sft); pt packs always."},
@@ -66,6 +77,8 @@ class DataArguments:
             raise ConfigError(f"cutoff_len must be at least 2, got {self.cutoff_len}.")
         if self.val_size < 0:
             raise ConfigError(f"val_size must be >= 0, got {self.val_size}.")
+        if not 0 <= self.eval_split < 1:
+            raise ConfigError(f"eval_split is a fraction of the prompts in [0, 1), got {self.eval_split}.")
 
     @property
     def dataset_names(self) -> list[str]:

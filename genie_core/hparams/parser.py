@@ -18,6 +18,7 @@ import yaml
 
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams.data_args import DataArguments
+from genie_core.hparams.eval_args import EvalArguments
 from genie_core.hparams.finetuning_args import FinetuningArguments
 from genie_core.hparams.generating_args import GeneratingArguments
 from genie_core.hparams.launch_args import LaunchArguments
@@ -52,6 +53,7 @@ class GenieArgs:
     launch: LaunchArguments
     raw: dict[str, Any]
     ppo: PPOArguments | None = None
+    eval: EvalArguments = dataclasses.field(default_factory=EvalArguments)
 
 
 def _training_cls():
@@ -69,6 +71,7 @@ def _dataclasses() -> list[type]:
         GeneratingArguments,
         LaunchArguments,
         PPOArguments,
+        EvalArguments,
     ]
 
 
@@ -241,6 +244,7 @@ def build_args(config: dict[str, Any]) -> GenieArgs:
         generating = GeneratingArguments(**kwargs[GeneratingArguments])
         launch = LaunchArguments(**kwargs[LaunchArguments])
         ppo = PPOArguments(**kwargs[PPOArguments])
+        evaluation = EvalArguments(**kwargs[EvalArguments])
         training_kwargs = kwargs[training_cls]
         training_kwargs.setdefault("output_dir", config.get("output_dir") or "")
         training = training_cls(**training_kwargs)
@@ -248,7 +252,7 @@ def build_args(config: dict[str, Any]) -> GenieArgs:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Invalid training arguments: {exc}") from None
-    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config), ppo)
+    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config), ppo, evaluation)
     validate(args)
     return args
 
@@ -275,6 +279,8 @@ def validate(args: GenieArgs) -> None:
     if f.stage == "ppo" and f.finetuning_type != "lora":
         raise ConfigError(f"stage {f.stage} supports finetuning_type lora only; set finetuning_type: lora.")
     _validate_preference(args)
+    if args.eval.compare_models and t.do_train:
+        raise ConfigError("compare_models scores models; it cannot be combined with do_train.")
     if f.stage == "ppo" and t.do_train and not f.reward_model:
         raise ConfigError("stage ppo needs reward_model: the output directory of an rm stage, or rule:<name>.")
     if (t.fp16 or t.bf16) and m.compute_dtype == "float32":

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 from genie_core.extras.errors import ConfigError
+from genie_core.extras.logging import get_logger
+
+logger = get_logger(__name__)
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 _ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -246,3 +249,14 @@ def init_value_head(model: nn.Module, model_args, finetuning_args, is_trainable:
             "run --stage rm first and pass its output_dir."
         )
     return attach_value_head(model)
+
+
+def reward_checkpoint_chain(dirs: list[str]) -> list[str]:
+    """Put the adapters a LoRA reward model was trained over in front of it, unless the user already listed them."""
+    if not dirs or not (Path(dirs[-1]) / VALUE_HEAD_FILE).is_file() or reward_model_kind(dirs[-1]) != "lora":
+        return dirs
+    merged = json.loads(read_value_head_metadata(dirs[-1]).get("merged_adapters", "[]") or "[]")
+    if merged and len(dirs) == 1:
+        logger.info("Reward model %s was trained over %s; merging those first.", dirs[-1], ", ".join(merged))
+        return [*merged, dirs[-1]]
+    return dirs

@@ -17,6 +17,10 @@ STAGES = {
 
 def run_stage(args) -> dict:
     """Import the stage lazily (each pulls different heavy libraries) and run it."""
+    if args.eval.compare_models:  # an evaluate step: score a chain of models instead of running the stage
+        from genie_core.eval.compare import run_compare
+
+        return run_compare(args)
     stage = args.finetuning.stage
     if stage not in STAGES:
         raise ConfigError(f"unknown stage '{stage}'; choose from {', '.join(STAGES)}.")

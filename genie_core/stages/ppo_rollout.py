@@ -141,7 +141,7 @@ def prompt_indices(step: int, n: int, size: int, seed: int, rank: int, world: in
     return indices
 
 
-def _left_pad(rows: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(rows: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -167,7 +167,7 @@ def response_mask_until_stop(tokens: torch.Tensor, stop_ids: list[int]) -> torch
 def generate(model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int]) -> Rollout:
     """Sample one response per prompt (``rows`` holds input_ids and reference columns) with the KV cache."""
     device = next(model.parameters()).device
-    queries, query_mask = _left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
+    queries, query_mask = left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
     output = model.generate(
         input_ids=queries,
         attention_mask=query_mask,
@@ -191,7 +191,7 @@ def generate(model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int]
     return Rollout(queries, query_mask, responses, mask, prompts, texts, list(rows.get("reference") or []))
 
 
-def _inputs(batch: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def rollout_inputs(batch: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     input_ids = torch.cat([batch.queries, batch.responses], dim=1)
     mask = torch.cat([batch.query_mask, batch.response_mask], dim=1)
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -205,7 +205,7 @@ def policy_forward(model, head, batch: Rollout, temperature: float) -> tuple[tor
     of that same position is the critic's estimate before token j is chosen. Logits are divided by the sampling
     temperature so the log-probs describe the distribution the tokens were drawn from.
     """
-    input_ids, mask, position_ids = _inputs(batch)
+    input_ids, mask, position_ids = rollout_inputs(batch)
     width_q, width_r = batch.queries.shape[1], batch.responses.shape[1]
     logits, values = last_hidden_and_values(
         model, head, input_ids, mask, position_ids=position_ids, logits_to_keep=width_r + 1
@@ -216,22 +216,36 @@ def policy_forward(model, head, batch: Rollout, temperature: float) -> tuple[tor
 
 
 @torch.no_grad()
-def reference_logprobs(model, batch: Rollout, temperature: float) -> torch.Tensor:
-    """Log-probs of the response under the reference: the same base with every adapter switched off."""
-    input_ids, mask, position_ids = _inputs(batch)
+def response_logprobs(model, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probs ``[N, R]`` of the response tokens under ``model`` as it stands (padding positions included)."""
+    input_ids, mask, position_ids = rollout_inputs(batch)
     width_r = batch.responses.shape[1]
-    with model.disable_adapter():
-        logits = model(
-            input_ids=input_ids,
-            attention_mask=mask,
-            position_ids=position_ids,
-            logits_to_keep=width_r + 1,
-            use_cache=False,
-        ).logits
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=mask,
+        position_ids=position_ids,
+        logits_to_keep=width_r + 1,
+        use_cache=False,
+    ).logits
     return logprobs_from_logits(logits[:, :-1].float() / temperature, batch.responses)
 
 
+@torch.no_grad()
+def reference_logprobs(model, batch: Rollout, temperature: float) -> torch.Tensor:
+    """Log-probs of the response under the reference: the same base with every adapter switched off."""
+    with model.disable_adapter():
+        return response_logprobs(model, batch, temperature)
+
+
 # ---- rewards ---------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def value_scores(model, head, batch: Rollout) -> torch.Tensor:
+    """A reward model's score ``[N]`` of each prompt + response: its head's value at the last real token."""
+    input_ids, mask, position_ids = rollout_inputs(batch)
+    _, values = last_hidden_and_values(model, head, input_ids, mask, return_logits=False, position_ids=position_ids)
+    return sequence_scores(values, mask).float()
 
 
 class RewardScorer(Protocol):
@@ -270,14 +284,9 @@ class AdapterRewardScorer:
         self.model = model
         self.head = load_value_head(path, hidden_size=hidden_size_of(model)).to(device).requires_grad_(False)
 
-    @torch.no_grad()
     def __call__(self, batch: Rollout) -> torch.Tensor:
-        input_ids, mask, position_ids = _inputs(batch)
         with active_adapter(self.model, REWARD):
-            _, values = last_hidden_and_values(
-                self.model, self.head, input_ids, mask, return_logits=False, position_ids=position_ids
-            )
-        return sequence_scores(values, mask).float()
+            return value_scores(self.model, self.head, batch)
 
 
 class ModelRewardScorer:
@@ -295,13 +304,8 @@ class ModelRewardScorer:
             )
         self.head = load_value_head(path, hidden_size=hidden_size_of(self.model)).to(device).requires_grad_(False)
 
-    @torch.no_grad()
     def __call__(self, batch: Rollout) -> torch.Tensor:
-        input_ids, mask, position_ids = _inputs(batch)
-        _, values = last_hidden_and_values(
-            self.model, self.head, input_ids, mask, return_logits=False, position_ids=position_ids
-        )
-        return sequence_scores(values, mask).float()
+        return value_scores(self.model, self.head, batch)
 
 
 def check_reward_model(spec: str | None, model_args=None) -> str:

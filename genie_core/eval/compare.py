@@ -1,0 +1,280 @@
+"""Compare a chain of models (base -> sft -> ppo or dpo) on the same held-out prompts with the same scorers.
+
+A stage made a model better only when a number on prompts no stage trained on says so, next to the same number for
+the model it started from. Every model answers the same held-out prompts with the same generating settings and the
+same seed; the same scorers grade every answer: ``reward_model`` (an rm output or a rule), the rules in
+``eval_rewards``, BLEU-4 / ROUGE-L against the references, the KL to ``kl_reference`` measured on each model's own
+samples, the response length, and on preference data how often a model gives the chosen answer more likelihood than
+the rejected one. The candidate (the last model) is compared with its predecessor through a paired bootstrap over
+prompts, so its delta carries a 95% interval.
+
+Outputs in ``output_dir``: ``comparison.json`` (everything), ``comparison.png`` (bars with intervals),
+``generated_predictions.jsonl`` (every answer with its scores) and ``eval_results.json`` (flat ``eval/...``
+metrics for trackers and the export step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from genie_core.data.fingerprint import digest_json, file_digest
+from genie_core.data.holdout import split_digest
+from genie_core.data.loader import load_examples, prompt_stage
+from genie_core.data.tokenized import get_dataset
+from genie_core.eval.comparison import (
+    COMPARISON_FILE,
+    COMPARISON_PLOT,
+    flat_metrics,
+    format_table,
+    plot_comparison,
+    summarize,
+)
+from genie_core.eval.metrics import score_pair
+from genie_core.eval.predict import write_predictions
+from genie_core.eval.rules import is_rule_spec, parse_rule
+from genie_core.extras.logging import get_logger
+from genie_core.hparams.eval_args import ChainModel
+from genie_core.model import load_model, load_tokenizer
+from genie_core.model.value_head import VALUE_HEAD_FILE, reward_checkpoint_chain, reward_model_kind
+from genie_core.stages.common import prepare_output_dir, write_json
+from genie_core.stages.ppo_rollout import (
+    Rollout,
+    generate,
+    left_pad,
+    response_logprobs,
+    sampling_temperature,
+    value_scores,
+)
+from genie_core.template import get_template
+
+logger = get_logger(__name__)
+
+
+# ---- models and scorers ----------------------------------------------------------------------------------------
+
+
+def load_chain_model(entry: ChainModel, tokenizer, args):
+    """One compared model, adapters merged, frozen, on the available device."""
+    model_args = dataclasses.replace(
+        args.model, model_name_or_path=entry.model_name_or_path, checkpoint_dir=entry.checkpoint_dir
+    )
+    finetuning = dataclasses.replace(args.finetuning, finetuning_type="lora", lora_target=None, additional_target=None)
+    model = load_model(tokenizer, model_args, finetuning, is_trainable=False)
+    return model.to(_device())
+
+
+def load_reward_model(spec: str, tokenizer, args):
+    """An rm output as a frozen model with ``v_head``: a LoRA one on its base with the adapters it was trained over."""
+    finetuning = dataclasses.replace(args.finetuning, finetuning_type="lora", lora_target=None, additional_target=None)
+    if reward_model_kind(spec) == "lora":
+        model_args = dataclasses.replace(args.model, checkpoint_dir=",".join(reward_checkpoint_chain([spec])))
+    else:
+        model_args = dataclasses.replace(args.model, model_name_or_path=spec, checkpoint_dir=None)
+    model = load_model(tokenizer, model_args, finetuning, is_trainable=False, add_valuehead=True)
+    return model.to(_device())
+
+
+def scorer_identity(args) -> dict[str, Any]:
+    """What makes two evaluations' scores comparable: the reward model's files, the rules, the generating settings."""
+    reward = args.finetuning.reward_model
+    if reward and not is_rule_spec(reward):
+        files = [
+            p for p in (Path(reward) / VALUE_HEAD_FILE, Path(reward) / "adapter_model.safetensors") if p.is_file()
+        ]
+        reward = {p.name: file_digest(p)[:16] for p in files}
+    identity = {
+        "reward_model": reward,
+        "rules": args.eval.rule_specs,
+        "generating": args.generating.to_generate_kwargs(),
+        "template": args.data.template,
+        "cutoff_len": args.data.cutoff_len,
+    }
+    return {**identity, "id": digest_json(identity)[:16]}
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _rule_name(spec: str) -> str:
+    return spec.removeprefix("rule:").replace(":", "_")
+
+
+# ---- data ------------------------------------------------------------------------------------------------------
+
+
+def prompt_rows(dataset, tokenizer, ranking: bool) -> dict[str, list]:
+    """Generation rows (input_ids, reference); preference data keeps its pairs, the chosen reply is the reference."""
+    if not ranking:
+        return {"input_ids": list(dataset["input_ids"]), "reference": list(dataset["reference"])}
+    chosen = list(dataset["chosen_ids"])
+    return {
+        "input_ids": list(dataset["prompt_ids"]),
+        "reference": [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in chosen],
+        "chosen_ids": chosen,
+        "rejected_ids": list(dataset["rejected_ids"]),
+    }
+
+
+def split_info(args, stage: str, count: int) -> dict[str, Any]:
+    """Which prompts were compared, recorded by content so a later comparison can tell whether it is the same set."""
+    d = args.data
+    which = "eval" if d.eval_dataset else "train"
+    examples, _ = load_examples(d, stage, which, part="all" if d.eval_dataset else "heldout")
+    return {
+        "datasets": d.eval_dataset or d.dataset,
+        "eval_split": d.eval_split,
+        "eval_split_seed": d.eval_split_seed,
+        "max_samples": d.max_samples,
+        "prompts": count,
+        "digest": split_digest(examples),
+    }
+
+
+def _batches(rows: dict[str, list], size: int):
+    total = len(rows["input_ids"])
+    for start in range(0, total, size):
+        yield {k: v[start : start + size] for k, v in rows.items()}
+
+
+def _pairs(rows: dict[str, list], key: str, device) -> Rollout:
+    """Prompt + a fixed response (chosen or rejected) as a Rollout, to read its log-likelihood."""
+    queries, query_mask = left_pad(rows["input_ids"], 0, device)
+    width = max(len(r) for r in rows[key])
+    responses = torch.zeros((len(queries), width), dtype=torch.long)
+    mask = torch.zeros_like(responses)
+    for i, ids in enumerate(rows[key]):
+        responses[i, : len(ids)] = torch.tensor(ids)
+        mask[i, : len(ids)] = 1
+    return Rollout(queries, query_mask, responses.to(device), mask.to(device))
+
+
+# ---- the comparison --------------------------------------------------------------------------------------------
+
+
+def run_compare(args) -> dict[str, Any]:
+    """Generate with every model of ``compare_models``, score every answer, write the comparison."""
+    from transformers import set_seed
+
+    chain = args.eval.chain
+    out = prepare_output_dir(args)
+    tokenizer = load_tokenizer(args.model)
+    template = get_template(args.data.template, tokenizer)
+    template.fix_tokenizer(tokenizer)
+    stop_ids = template.get_stop_token_ids(tokenizer)
+    stage = prompt_stage(args.data)
+    ranking = stage == "rm"
+    data = get_dataset(args, tokenizer, template, stage)
+    rows = prompt_rows(data.eval, tokenizer, ranking)
+    count = len(rows["input_ids"])
+    names = [m.name for m in chain]
+    reference = args.eval.kl_reference or names[-2]
+    gen_kwargs = args.generating.to_generate_kwargs()
+    gen_kwargs.pop("length_penalty", None)
+    temperature = sampling_temperature(args.generating)
+    size = args.training.per_device_eval_batch_size
+    logger.info("Comparing %s on %d held-out prompts; KL to %s", " -> ".join(names), count, reference)
+
+    answers: dict[str, list[Rollout]] = {}
+    scores: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+    own: dict[str, list[torch.Tensor]] = {}
+    ref_model = None
+    for entry in chain:
+        model = load_chain_model(entry, tokenizer, args)
+        set_seed(args.training.seed)  # every model draws with the same seed
+        parts = []
+        for batch in tqdm(list(_batches(rows, size)), desc=f"Generating ({entry.name})", unit="batch"):
+            parts.append(generate(model, tokenizer, batch, gen_kwargs, stop_ids))
+        answers[entry.name] = parts
+        own[entry.name] = [(response_logprobs(model, p, temperature) * p.response_mask).sum(-1) for p in parts]
+        scores[entry.name]["response_length"] = [float(n) for p in parts for n in p.response_mask.sum(-1).tolist()]
+        if ranking:
+            scores[entry.name].update(_preference(model, rows, size))
+        if entry.name == reference:
+            ref_model = model
+            for name in answers:  # the models before it, and itself
+                scores[name]["kl"] = _kl(ref_model, answers[name], own[name], temperature)
+        elif ref_model is not None:
+            scores[entry.name]["kl"] = _kl(ref_model, parts, own[entry.name], temperature)
+            del model
+        else:
+            del model
+    del ref_model
+
+    _score_rewards(args, tokenizer, answers, scores)
+    references = rows["reference"]
+    if any(r.strip() for r in references):
+        for name, parts in answers.items():
+            per = [score_pair(text, ref) for text, ref in zip(_texts(parts), references)]
+            scores[name]["bleu-4"] = [s["bleu-4"] for s in per]
+            scores[name]["rouge-l"] = [s["rouge-l"] for s in per]
+
+    summary = summarize(chain, scores, reference, args.eval.bootstrap_resamples, args.training.seed)
+    summary["split"] = split_info(args, stage, count)
+    summary["scorer"] = scorer_identity(args)
+    write_outputs(out, summary, rows, answers, scores)
+    logger.info("\n%s", format_table(summary))
+    return {"eval": flat_metrics(summary)}
+
+
+def _texts(parts: list[Rollout]) -> list[str]:
+    return [t for p in parts for t in p.texts]
+
+
+@torch.no_grad()
+def _kl(ref_model, parts: list[Rollout], own: list[torch.Tensor], temperature: float) -> list[float]:
+    """Per prompt, sum over the answer's tokens of log p_model - log p_ref: a sample of KL(model || ref)."""
+    kl = []
+    for part, mine in zip(parts, own):
+        theirs = (response_logprobs(ref_model, part, temperature) * part.response_mask).sum(-1)
+        kl += (mine - theirs).tolist()
+    return kl
+
+
+@torch.no_grad()
+def _preference(model, rows: dict[str, list], size: int) -> dict[str, list[float]]:
+    """Whether the model gives the chosen reply more log-likelihood than the rejected one, and by how much."""
+    device = next(model.parameters()).device
+    margins: list[float] = []
+    for batch in _batches(rows, size):
+        sums = []
+        for key in ("chosen_ids", "rejected_ids"):
+            pair = _pairs(batch, key, device)
+            sums.append((response_logprobs(model, pair) * pair.response_mask).sum(-1))
+        margins += (sums[0] - sums[1]).tolist()
+    return {"pref_accuracy": [float(m > 0) for m in margins], "pref_margin": margins}
+
+
+def _score_rewards(args, tokenizer, answers: dict[str, list[Rollout]], scores: dict) -> None:
+    """reward_mean from reward_model (an rm output or a rule) and ``<rule>_mean`` for each extra rule."""
+    rules = {f"{_rule_name(s)}_mean": parse_rule(s, key="eval_rewards") for s in args.eval.rule_specs}
+    spec = args.finetuning.reward_model
+    if spec and is_rule_spec(spec):
+        rules = {"reward_mean": parse_rule(spec), **rules}
+    for metric, rule in rules.items():
+        for name, parts in answers.items():
+            scores[name][metric] = [v for p in parts for v in rule(p.texts, p.prompts, p.references or [""] * len(p))]
+    if spec and not is_rule_spec(spec):
+        reward = load_reward_model(spec, tokenizer, args)
+        for name, parts in answers.items():
+            scores[name]["reward_mean"] = [v for p in parts for v in value_scores(reward, reward.v_head, p).tolist()]
+
+
+def write_outputs(out: Path, summary: dict, rows: dict, answers: dict[str, list[Rollout]], scores: dict) -> None:
+    texts = {name: _texts(parts) for name, parts in answers.items()}
+    predictions = []
+    prompts = [p for part in next(iter(answers.values())) for p in part.prompts]
+    for i, reference in enumerate(rows["reference"]):
+        row: dict[str, Any] = {"prompt": prompts[i], "label": reference}
+        for name in answers:
+            row[name] = {"predict": texts[name][i], **{k: v[i] for k, v in scores[name].items()}}
+        predictions.append(row)
+    write_predictions(out, predictions)
+    write_json(out / COMPARISON_FILE, summary)
+    plot_comparison(summary, out / COMPARISON_PLOT)
+    write_json(out / "eval_results.json", flat_metrics(summary))
