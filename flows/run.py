@@ -94,11 +94,15 @@ def print_summary(summary: dict, wall: float) -> None:
         elif step.get("version"):
             extra = f"  v{step['version']} {'promoted' if step['promoted'] else 'kept'}: {step['reason']}"
         elif step["metrics"]:
-            shown = {
-                k: v for k, v in step["metrics"].items() if k.endswith(("loss", "bleu-4", "accuracy", "reward_mean"))
-            }
+            keys = ("loss", "bleu-4", "accuracy", "reward_mean", "margin_mean")
+            shown = {k: v for k, v in step["metrics"].items() if k.endswith(keys) and not k.startswith("eval/")}
             extra = "  " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())[:4])
         print(f"  {step['name']:<12} {status:<10}{extra}")
+    for step in summary["steps"]:
+        if "comparison" in step:
+            from genie_core.eval.comparison import format_table
+
+            print(f"\n{step['name']}: {format_table(step['comparison'])}")
     print(f"\nOutputs:  {summary['runs_dir']}")
     where = summary["tracking_uri"]
     if where:

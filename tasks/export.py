@@ -19,6 +19,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from genie_core.eval.comparison import candidate_delta, flat_metrics, read_comparison
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams import dump_config
 from genie_core.stages.common import complete_checkpoints, write_json
@@ -120,6 +121,35 @@ def select_best(
     return best, found
 
 
+def heldout_evidence(source: dict[str, Any] | None, metric: str | None) -> dict[str, Any] | None:
+    """What the register gate needs from a held-out comparison: which prompts and scorer, and the predecessor's value.
+
+    None when the metric does not come from a comparison (a training metric says nothing about unseen data).
+    """
+    summary = read_comparison(source["output_dir"]) if source else None
+    if not summary or not metric:
+        return None
+    delta = candidate_delta(summary, metric)
+    evidence = {
+        "evaluate_step": source["name"],
+        "split": summary["split"]["digest"],
+        "prompts": summary["split"]["prompts"],
+        "scorer": summary["scorer"]["id"],
+        "candidate": summary["candidate"],
+        "baseline": summary["baseline"],
+        "metrics": flat_metrics(summary),
+    }
+    if delta is not None and metric == f"eval/{summary['candidate']}/{delta['metric']}":
+        baseline = next(m for m in summary["models"] if m["name"] == summary["baseline"])
+        evidence.update(
+            metric=delta["metric"],
+            baseline_value=baseline["metrics"][delta["metric"]]["mean"],
+            delta=delta["mean"],
+            delta_ci=delta["ci"],
+        )
+    return evidence
+
+
 @task(name="export", **STEP_RESULT)
 def export_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_id: str = "") -> dict[str, Any]:
     """Merge the best checkpoint of the upstream stage into a standalone model (safetensors, tokenizer, template)."""
@@ -174,6 +204,7 @@ def export_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_id:
         plan,
         run_id,
         metrics,
+        heldout=heldout_evidence(upstream.get("metric_from"), metric),
         model_dir=str(model_dir),
         chosen=chosen["label"],
         metric=metric,

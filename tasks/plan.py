@@ -202,6 +202,11 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
     )
     stage_dir = _stage_dir(spec, step.name, key)
     config["output_dir"] = stage_dir
+    if step.options.get("compare"):
+        chain = _chain(at, step.source, plans)
+        config["compare_models"] = json.dumps(chain)
+        config["model_name_or_path"] = chain[0]["model_name_or_path"]  # the base: its tokenizer reads the prompts
+        config.pop("checkpoint_dir", None)
 
     model = str(config.get("model_name_or_path") or "")
     if step.kind == "train" and ftype != "lora":
@@ -220,6 +225,7 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
         experiment=spec.experiment,
         upstream=upstream,
         config=config,
+        options=dict(step.options),
         model_name_or_path=model,
         adapters=adapters,
         finetuning_type=ftype,
@@ -229,16 +235,54 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
     )
 
 
+def _chain(at: str, source: str | None, plans: dict[str, StepPlan]) -> list[dict[str, Any]]:
+    """The models an evaluate step compares: the base, then each step along the `from:` chain up to ``source``.
+
+    An export step stands for the train step it exported, so that step is not listed twice.
+    """
+    if source is None:
+        raise ConfigError(f"{at}: an evaluate step needs `from:` (the candidate model).")
+    entries: list[dict[str, Any]] = []
+    name: str | None = source
+    root = plans[source]
+    while name is not None:
+        plan = root = plans[name]
+        if plan.kind == "train" and plan.config.get("stage") == "rm":
+            raise ConfigError(
+                f"{at}: '{name}' is a reward model; an evaluate step compares generating models. The rm stage reports "
+                "its held-out pair accuracy itself (eval_split with do_eval: true)."
+            )
+        if plan.kind in ("train", "export"):
+            entries.insert(0, _entry(plan.name, plan.model_name_or_path, plan.adapters))
+        if plan.kind == "export":  # skip the train step it exported
+            root = plans[plan.upstream["from"]]
+            name = root.upstream.get("from")
+        else:
+            name = plan.upstream.get("from")
+    base = root.config
+    entries.insert(0, _entry("base", str(base.get("model_name_or_path")), _split(base.get("checkpoint_dir"))))
+    return entries
+
+
+def _entry(name: str, model: str | None, adapters: list[str]) -> dict[str, Any]:
+    return {"name": name, "model_name_or_path": str(model), "checkpoint_dir": ",".join(adapters) or None}
+
+
 def _plan_export(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) -> StepPlan:
     at = f"stage '{step.name}'"
     up = plans[step.source]
     if up.kind != "train":
         raise ConfigError(f"{at}: an export step reads from a train stage; '{step.source}' is a {up.kind} step.")
     options = dict(step.options)
-    options.setdefault("mode", "min")
+    metric = str(options.get("metric", ""))
+    # held-out scores (rewards, accuracies, BLEU) are better higher; losses, KL and lengths lower
+    higher = metric.startswith("eval/") and not metric.endswith(("/kl", "/response_length", "loss"))
+    options.setdefault("mode", "max" if higher else "min")
     upstream = {"from": step.source}
     identity = {"from": up.key}
     source = options.get("metric_from")
+    if source is None and str(options.get("metric", "")).startswith("eval/"):
+        source = options["metric_from"] = _comparison_of(at, step.source, options["metric"], plans)
     if source is not None:
         if source not in plans:
             raise ConfigError(f"{at}: metric_from: '{source}' must name an earlier stage.")
@@ -262,6 +306,17 @@ def _plan_export(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan])
         adapters=[],
         finetuning_type="full",
         template=template,
+    )
+
+
+def _comparison_of(at: str, candidate: str, metric: str, plans: dict[str, StepPlan]) -> str:
+    """The last evaluate step that compares ``candidate`` with the models before it: where ``eval/...`` comes from."""
+    for plan in reversed(list(plans.values())):
+        if plan.kind == "evaluate" and plan.config.get("compare_models") and plan.upstream.get("from") == candidate:
+            return plan.name
+    raise ConfigError(
+        f"{at}: metric {metric} is a held-out comparison metric, but no evaluate step compares '{candidate}'; add "
+        f"`evaluate: {{kind: evaluate, from: {candidate}}}` before the export (or set metric_from)."
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from genie_core import __version__
+from genie_core.eval.comparison import COMPARISON_FILE, COMPARISON_PLOT, flat_metrics, read_comparison
 from genie_core.extras.env import runs_dir
 from genie_core.tracking import Tracker, get_tracker, tracking_enabled, tracking_uri
 from tasks.export import export_stage
@@ -129,24 +130,38 @@ def run_step(plan: StepPlan, results: dict[str, dict], parent: PipelineRun) -> d
     return task.with_options(**options)(plan.to_dict(), upstream, parent_run_id)
 
 
+def log_evidence(parent: PipelineRun, run_id: str, steps: list[dict[str, Any]]) -> None:
+    """The held-out numbers on the parent run: each comparison's ``eval/...`` metrics, table and chart, and every
+    stage's own held-out metrics as ``<step>/eval_...``."""
+    metrics: dict[str, Any] = {}
+    for step in steps:
+        metrics.update({f"{step['name']}/{k}": v for k, v in step["metrics"].items() if k.startswith("eval_")})
+        if "comparison" in step:
+            metrics.update(flat_metrics(step["comparison"]))
+            for name in (COMPARISON_FILE, COMPARISON_PLOT):
+                parent.tracker.log_artifact(run_id, Path(step["output_dir"]) / name, artifact_path=step["name"])
+    parent.tracker.log_metrics(run_id, metrics)
+
+
 def summarize(spec: PipelineSpec, plans: list[StepPlan], results: dict[str, dict], parent: PipelineRun) -> dict:
     """What `genie run` prints and a flow returns: per step whether it ran, its metrics and where it lives."""
     current = str(flow_run.id or "")
     steps = []
     for plan in plans:
         result = results.get(plan.name, {})
-        steps.append(
-            {
-                "name": plan.name,
-                "kind": plan.kind,
-                "ran": bool(current) and result.get("flow_run_id") == current,
-                "output_dir": plan.stage_dir,
-                "metrics": result.get("metrics", {}),
-                "wall_s": result.get("wall_s"),
-                "child_s": result.get("child_s"),
-                **{k: result[k] for k in ("model_dir", "chosen", "version", "promoted", "reason") if k in result},
-            }
-        )
+        step = {
+            "name": plan.name,
+            "kind": plan.kind,
+            "ran": bool(current) and result.get("flow_run_id") == current,
+            "output_dir": plan.stage_dir,
+            "metrics": result.get("metrics", {}),
+            "wall_s": result.get("wall_s"),
+            "child_s": result.get("child_s"),
+            **{k: result[k] for k in ("model_dir", "chosen", "version", "promoted", "reason") if k in result},
+        }
+        if plan.kind == "evaluate" and (comparison := read_comparison(plan.stage_dir)):
+            step["comparison"] = comparison
+        steps.append(step)
     parent_run_id = parent.id if parent.opened else ""
     if parent_run_id:  # cached steps keep their original runs; the parent points at them
         tags = {f"genie.step.{s['name']}": "ran" if s["ran"] else "cached" for s in steps}
@@ -154,6 +169,7 @@ def summarize(spec: PipelineSpec, plans: list[StepPlan], results: dict[str, dict
             {f"genie.step.{n}.run_id": r["mlflow_run_id"] for n, r in results.items() if r.get("mlflow_run_id")}
         )
         parent.tracker.set_tags(parent_run_id, tags)
+        log_evidence(parent, parent_run_id, steps)
     return {
         "pipeline": spec.name,
         "runs_dir": str(runs_dir() / spec.name),

@@ -29,12 +29,14 @@ import yaml
 from genie_core.extras.errors import ConfigError
 
 KINDS = ("train", "evaluate", "export", "register")
+# the held-out split belongs to the pipeline: every stage must hold out the same prompts
+SPLIT_KEYS = ("eval_split", "eval_split_seed")
 TRAIN_STAGES = ("pt", "sft", "rm", "ppo", "dpo")
-PIPELINE_KEYS = ("name", "description", "experiment", "defaults", "stages", "pretokenize")
+PIPELINE_KEYS = ("name", "description", "experiment", "defaults", "stages", "pretokenize", *SPLIT_KEYS)
 # keys a step understands besides stage config keys, per kind
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "train": ("kind", "from"),
-    "evaluate": ("kind", "from"),
+    "evaluate": ("kind", "from", "compare"),
     "export": ("kind", "from", "metric", "mode", "metric_from", "template"),
     "register": ("kind", "from", "model_name", "alias", "gate", "min_delta"),
 }
@@ -62,6 +64,7 @@ class PipelineSpec:
     description: str = ""
     pretokenize: bool = False
     path: str | None = None  # the YAML it came from
+    eval_split: float = 0.0
 
     def step(self, name: str) -> StepSpec:
         for step in self.steps:
@@ -98,10 +101,11 @@ def load_pipeline(source: str | Path | dict[str, Any], overrides: dict[str, Any]
         raise ConfigError(f"{where}: `defaults:` must be a mapping of stage config keys.")
     stages = {name: dict(body or {}) for name, body in stages.items()}
     everywhere = _apply_overrides(where, stages, overrides or {})
+    split = _split_settings(where, raw, defaults, everywhere)
 
     steps: list[StepSpec] = []
     for name, body in stages.items():
-        steps.append(_parse_step(where, str(name), body, defaults, everywhere, [s.name for s in steps]))
+        steps.append(_parse_step(where, str(name), body, defaults, {**everywhere, **split}, [s.name for s in steps]))
     default_name = Path(path).stem if path else "pipeline"
     name = str(raw.get("name") or default_name)
     if not _NAME.match(name):
@@ -113,7 +117,24 @@ def load_pipeline(source: str | Path | dict[str, Any], overrides: dict[str, Any]
         description=str(raw.get("description") or ""),
         pretokenize=bool(raw.get("pretokenize", False)),
         path=str(Path(path).resolve()) if path else None,
+        eval_split=float(split.get("eval_split", 0.0)),
     )
+
+
+def _split_settings(where: str, raw: dict, defaults: dict, everywhere: dict) -> dict[str, Any]:
+    """The pipeline's eval_split (top level, or in defaults / a plain override), checked once for every stage."""
+    split: dict[str, Any] = {}
+    for key in SPLIT_KEYS:
+        for source in (raw, defaults, everywhere):
+            if key in source:
+                split[key] = source[key]
+    value = split.get("eval_split", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{where}: eval_split is the held-out fraction of every dataset, in [0, 1); got {value!r}.")
+    seed = split.get("eval_split_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{where}: eval_split_seed must be an integer, got {seed!r}.")
+    return split
 
 
 def _apply_overrides(where: str, stages: dict[str, dict], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +185,12 @@ def _parse_step(
         _check_options(at, kind, options)
         return StepSpec(name, kind, source, {}, options)
 
+    for key in SPLIT_KEYS:
+        if key in body and key in everywhere and body[key] != everywhere[key]:
+            raise ConfigError(
+                f"{at}: {key} is set for the whole pipeline ({everywhere[key]!r}); a stage cannot change it, or the "
+                "stages would hold out different prompts."
+            )
     config = {**defaults, **{k: v for k, v in body.items() if k not in STEP_KEYS[kind]}, **everywhere}
     for key in WIRED_KEYS:
         if key in config:
@@ -174,12 +201,17 @@ def _parse_step(
     config["stage"] = stage
     if kind == "train":
         config.setdefault("do_train", True)
-    else:
-        config["do_train"] = False
-        if stage == "sft" and not config.get("do_eval") and not config.get("do_predict"):
-            config.setdefault("do_predict", True)
-            config.setdefault("predict_with_generate", True)
-    return StepSpec(name, kind, source, config, {})
+        return StepSpec(name, kind, source, config, {})
+    config["do_train"] = False
+    compare = body.get("compare", True)
+    if not isinstance(compare, bool):
+        raise ConfigError(f"{at}: compare must be true (score every model of the chain) or false (only `from:`).")
+    if compare:  # generate and score with every model of the chain; the stage key does not apply
+        config.update(stage="sft", do_eval=True, do_predict=False, predict_with_generate=False)
+    elif stage == "sft" and not config.get("do_eval") and not config.get("do_predict"):
+        config.setdefault("do_predict", True)
+        config.setdefault("predict_with_generate", True)
+    return StepSpec(name, kind, source, config, {"compare": compare})
 
 
 def _check_options(at: str, kind: str, options: dict[str, Any]) -> None:

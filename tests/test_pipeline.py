@@ -134,8 +134,15 @@ def test_wiring_fills_adapters_and_stage_dirs(tmp_path, runs, tiny_model_dir):
     assert a.stage_dir == str(runs / "p" / f"a-{a.key[:10]}") and a.config["output_dir"] == a.stage_dir
     assert b.config["checkpoint_dir"] == a.stage_dir and b.config["model_name_or_path"] == str(tiny_model_dir)
     assert b.adapters == [a.stage_dir, b.stage_dir]  # a merged, a new adapter on top
-    assert c.config["checkpoint_dir"] == f"{a.stage_dir},{b.stage_dir}" and c.config["do_predict"] is True
+    chain = [(m["name"], m["checkpoint_dir"]) for m in json.loads(c.config["compare_models"])]
+    assert chain == [("base", None), ("a", a.stage_dir), ("b", f"{a.stage_dir},{b.stage_dir}")]  # every model
+    assert "checkpoint_dir" not in c.config and c.config["model_name_or_path"] == str(tiny_model_dir)
+    assert c.config["do_eval"] is True and c.config["do_predict"] is False
     assert c.config["do_train"] is False and x.upstream == {"from": "b"}
+    raw["stages"]["c"]["compare"] = False  # the evaluation of `from:` alone
+    c1 = {p.name: p for p in plan_pipeline(load_pipeline(raw), validate=False)}["c"]
+    assert c1.config["checkpoint_dir"] == f"{a.stage_dir},{b.stage_dir}" and c1.config["do_predict"] is True
+    del raw["stages"]["c"]["compare"]
     raw["stages"]["b"]["resume_lora_training"] = True
     b2 = {p.name: p for p in plan_pipeline(load_pipeline(raw), validate=False)}["b"]
     assert b2.adapters == [b2.stage_dir]  # the same adapter, trained further
@@ -257,7 +264,14 @@ def test_example_pipelines_are_valid(runs, monkeypatch):
         assert kinds[-2:] == ["export", "register"], path
     rlhf = {p.name: p for p in plan_pipeline(load_pipeline(ROOT / "examples/pipelines/rlhf_smollm2.yaml"), False)}
     assert rlhf["ppo"].config["reward_model"] == rlhf["rm"].stage_dir
-    assert rlhf["evaluate"].config["checkpoint_dir"] == f"{rlhf['sft'].stage_dir},{rlhf['ppo'].stage_dir}"
+    chain = json.loads(rlhf["evaluate"].config["compare_models"])
+    assert [(m["name"], m["checkpoint_dir"]) for m in chain] == [
+        ("base", None),
+        ("sft", rlhf["sft"].stage_dir),
+        ("ppo", f"{rlhf['sft'].stage_dir},{rlhf['ppo'].stage_dir}"),
+    ]
+    assert all(p.config["eval_split"] == 0.2 for p in rlhf.values() if p.kind in ("train", "evaluate"))
+    assert rlhf["export"].upstream["metric_from"] == "evaluate" and rlhf["export"].options["mode"] == "max"
 
 
 def test_deployment_file_schedules_pipelines():

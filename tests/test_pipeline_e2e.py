@@ -533,3 +533,102 @@ def test_rlhf_and_dpo_pipelines_on_tiny_model(env, tiny_model_dir):
     assert client.get_model_version_by_alias("tiny-rlhf", "champion").source == export["model_dir"]
     ppo = json.loads((stage_dir(env["runs"], "rlhf", "ppo") / "genie_result.json").read_text())
     assert [m.step for m in client.get_metric_history(ppo["mlflow_run_id"], "reward")][:2] == [1, 2]  # per step
+
+
+def test_heldout_comparison_decides_export_and_champion(env, tiny_model_dir):
+    """ppo (a learnable rule reward) -> evaluate base vs ppo on held-out prompts -> export by held-out reward ->
+    register; then a candidate that is worse on the held-out prompts, though its training reward is higher, is
+    refused by the gate (the candidate's result is constructed from the real one: training cannot be made to
+    overfit on cue)."""
+    from tasks.register import register_stage
+
+    data = write_registry(env["root"] / "evidence-data")
+    ppo = {
+        "stage": "ppo",
+        "reward_model": "rule:charset:0123456789",
+        "max_new_tokens": 6,
+        "top_k": 0,
+        "top_p": 1.0,
+        "temperature": 1.0,
+        "lora_target": "all",
+        "additional_target": "lm_head",
+        "learning_rate": 1.0e-2,
+        "init_kl_coef": 0.01,
+        "adap_kl_ctrl": False,
+        "per_device_train_batch_size": 16,
+        "max_steps": 16,
+        "save_steps": 8,
+    }
+    config = pipeline_yaml(
+        env["root"] / "evidence.yaml",
+        tiny_model_dir,
+        data,
+        name="evidence",
+        top={"eval_split": 0.25},
+        ppo=ppo,
+        evaluate={
+            "kind": "evaluate",
+            "from": "ppo",
+            "reward_model": "rule:charset:0123456789",
+            "max_new_tokens": 6,
+            "top_k": 0,
+            "top_p": 1.0,
+            "temperature": 1.0,
+            "per_device_eval_batch_size": 16,
+        },
+        export={"kind": "export", "from": "ppo", "metric": "eval/ppo/reward_mean"},
+        register={"kind": "register", "from": "export", "model_name": "tiny-evidence"},
+    )
+    state, _ = run_flow(config)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    comparison = next(s for s in summary["steps"] if s["name"] == "evaluate")["comparison"]
+    rows = {m["name"]: m["metrics"] for m in comparison["models"]}
+    assert list(rows) == ["base", "ppo"]
+    assert rows["ppo"]["reward_mean"]["mean"] > rows["base"]["reward_mean"]["mean"] + 0.2
+
+    client = _mlflow()
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.data.metrics["eval/ppo/reward_mean"] == pytest.approx(rows["ppo"]["reward_mean"]["mean"])
+    assert parent.data.metrics["eval/delta_reward_ci_low"] > 0
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "evaluate")} >= {
+        "evaluate/comparison.json",
+        "evaluate/comparison.png",
+    }
+
+    export = json.loads((stage_dir(env["runs"], "evidence", "export") / "genie_result.json").read_text())
+    assert export["metric"] == "eval/ppo/reward_mean" and export["mode"] == "max"
+    assert export["value"] == pytest.approx(rows["ppo"]["reward_mean"]["mean"])  # held-out, not training reward
+    register = json.loads((stage_dir(env["runs"], "evidence", "register") / "genie_result.json").read_text())
+    assert register["promoted"] and "base's" in register["reason"] and "held-out" in register["reason"]
+    champion = client.get_model_version_by_alias("tiny-evidence", "champion")
+    assert champion.tags["genie.eval.split"] == comparison["split"]["digest"]
+    assert float(champion.tags["genie.eval/ppo/reward_mean"]) == pytest.approx(export["value"])
+
+    worse = {
+        **export,
+        "key": "constructed-worse",
+        "value": export["value"] - 0.05,
+        "metrics": {"train_reward": 10.0},  # far above anything the champion reached while training
+        "heldout": {**export["heldout"], "metrics": {}},
+    }
+    plan = json.loads((stage_dir(env["runs"], "evidence", "register") / "genie_result.json").read_text())
+    reg_plan = {
+        "name": "register-worse",
+        "kind": "register",
+        "key": "constructed-worse",
+        "stage_dir": str(env["root"] / "register-worse"),
+        "pipeline": "evidence",
+        "experiment": "genie-tests",
+        "config": {},
+        "options": {"model_name": "tiny-evidence", "alias": "champion", "gate": True, "min_delta": 0.0},
+        "model_name_or_path": export["model_dir"],
+        "adapters": [],
+        "finetuning_type": "full",
+        "template": plan["template"],
+    }
+    task = register_stage.with_options(refresh_cache=True, persist_result=False)
+    refused = task(reg_plan, {"from": worse}, "")
+    assert refused["registered"] and not refused["promoted"]
+    assert "does not beat" in refused["reason"] and f"v{champion.version}" in refused["reason"]
+    assert client.get_model_version_by_alias("tiny-evidence", "champion").version == champion.version

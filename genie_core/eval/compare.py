@@ -176,6 +176,8 @@ def run_compare(args) -> dict[str, Any]:
     reference = args.eval.kl_reference or names[-2]
     gen_kwargs = args.generating.to_generate_kwargs()
     gen_kwargs.pop("length_penalty", None)
+    if args.data.max_target_length:  # as in predict: the reply budget caps generation too
+        gen_kwargs["max_new_tokens"] = min(gen_kwargs["max_new_tokens"], args.data.max_target_length)
     temperature = sampling_temperature(args.generating)
     size = args.training.per_device_eval_batch_size
     logger.info("Comparing %s on %d held-out prompts; KL to %s", " -> ".join(names), count, reference)
