@@ -71,6 +71,12 @@ def _keys(raw, overrides=None) -> dict[str, str]:
         (lambda r: r["stages"]["a"].update({"output_dir": "x"}), "stage 'a': remove `output_dir`"),
         (lambda r: r["stages"]["r"].update({"from": "a"}), "a register step reads from an export step"),
         (lambda r: r.update({"stagez": {}}), "unknown top-level key(s) ['stagez']"),
+        (lambda r: r.update({"eval_split": 1.2}), "eval_split is the held-out fraction of every dataset, in [0, 1)"),
+        (
+            lambda r: (r.update({"eval_split": 0.2}), r["stages"]["b"].update({"eval_split": 0.3})),
+            "stage 'b': eval_split is set for the whole pipeline (0.2); a stage cannot change it",
+        ),
+        (lambda r: r["stages"]["c"].update({"compare": "yes"}), "compare must be true"),
     ],
 )
 def test_structural_errors_name_stage_and_key(tmp_path, runs, mutate, message):
@@ -206,6 +212,45 @@ def test_champion_gate():
     reward_holder = ModelVersionInfo("m", "1", "/x", tags={"genie.metric": "reward", "genie.metric.value": "0.2"})
     assert gate_decision(reward_holder, "reward", 0.3, mode="max")[0]
     assert not gate_decision(reward_holder, "reward", 0.1, mode="max")[0]
+
+
+def test_champion_gate_on_heldout_evidence():
+    """Held out: beat the predecessor on the same prompts, then the holder only if it was measured the same way."""
+    tags = {
+        "genie.metric": "eval/ppo/reward_mean",
+        "genie.metric.value": "0.5",
+        "genie.eval.split": "s1",
+        "genie.eval.scorer": "r1",
+    }
+    holder = ModelVersionInfo("m", "4", "/x", tags=tags)
+    evidence = {"split": "s1", "scorer": "r1", "prompts": 40, "baseline": "sft", "baseline_value": 0.3}
+    metric = "eval/ppo/reward_mean"
+    ok, why = gate_decision(None, metric, 0.2, "max", heldout=evidence)
+    assert not ok and "does not beat sft's 0.3 on the same 40 held-out prompts" in why  # worse than where it started
+    ok, why = gate_decision(None, metric, 0.4, "max", heldout=evidence)
+    assert ok and "no current holder" in why and "sft's 0.3" in why
+    assert gate_decision(holder, metric, 0.6, "max", heldout=evidence)[0]
+    ok, why = gate_decision(holder, metric, 0.45, "max", heldout=evidence)  # beats sft, not the holder
+    assert not ok and "does not beat 0.5 of v4" in why
+    ok, why = gate_decision(holder, metric, 0.9, "max", heldout={**evidence, "split": "s2"})
+    assert not ok and "another held-out split" in why  # other prompts: the numbers do not compare
+    ok, why = gate_decision(holder, metric, 0.9, "max", heldout={**evidence, "scorer": "r2"})
+    assert not ok and "another held-out scorer" in why
+    assert gate_decision(holder, metric, 0.1, "max", gate=False, heldout=evidence)[0]
+
+
+def test_export_by_heldout_metric_needs_a_comparison(tmp_path, runs, tiny_model_dir):
+    raw = _pipeline(tiny_model_dir, write_registry(tmp_path / "data"))
+    raw["stages"]["x"]["metric"] = "eval/b/reward_mean"
+    plans = {p.name: p for p in plan_pipeline(load_pipeline(raw), validate=False)}
+    assert plans["x"].upstream["metric_from"] == "c" and plans["x"].options["mode"] == "max"
+    raw["stages"]["c"]["from"] = "a"
+    with pytest.raises(ConfigError, match="no evaluate step compares 'b'"):
+        plan_pipeline(load_pipeline(raw), validate=False)
+    raw["stages"]["c"] = {"kind": "evaluate", "stage": "rm", "from": "a"}
+    raw["stages"]["a"]["stage"] = "rm"
+    with pytest.raises(ConfigError, match="'a' is a reward model; an evaluate step compares generating models"):
+        plan_pipeline(load_pipeline(raw), validate=False)
 
 
 def test_important_lines():
