@@ -18,6 +18,7 @@ from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
 from genie_core import __version__
+from genie_core.eval.comparison import COMPARISON_FILE, COMPARISON_PLOT
 from genie_core.extras.env import apply_quiet_env
 from genie_core.hparams import dump_config
 from genie_core.stages.common import complete_checkpoints, write_json
@@ -32,6 +33,9 @@ ARTIFACTS = (
     "trainer_log.jsonl",
     "trainer_state.json",
     "generated_predictions.jsonl",
+    "reward_scores.jsonl",
+    COMPARISON_FILE,
+    COMPARISON_PLOT,
     *RESULT_FILES,
     STAGE_LOG,
 )

@@ -71,9 +71,19 @@ def test_training_split_of_a_stage_never_holds_a_heldout_row(tmp_path, tiny_mode
     assert len(data.train) + len(data.eval) == len(ALPACA_ROWS)
 
 
-def test_eval_split_is_checked():
+def test_eval_split_is_checked_and_reported(tmp_path):
+    from genie_core.data.check import check_datasets
+
     with pytest.raises(ConfigError, match="eval_split is a fraction"):
         _data_args(eval_split=1.5)
+    report = check_datasets(_data_args(), "sft")
+    held, _ = load_examples(_data_args(), "sft", "train", part="heldout")
+    assert f"eval_split 0.2: {len(held)} prompts held out, {300 - len(held)} for training" in report
+    one = write_registry(tmp_path / "one", rows=[ALPACA_ROWS[0]])
+    args = _data_args(dataset="toy", dataset_dir=str(one), eval_split=0.01)
+    assert "ERROR: eval_split holds out none of its prompts" in check_datasets(args, "sft")
+    with pytest.raises(ConfigError, match="dataset 'toy': eval_split=0.01 holds out none of its 1 prompts"):
+        load_examples(args, "sft", "train", part="heldout")
 
 
 # ---------------------------------------------------------------- rm

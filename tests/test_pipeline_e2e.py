@@ -246,8 +246,10 @@ def test_mlflow_has_parent_and_stage_runs(finished):
     names = {a.path for a in client.list_artifacts(sft2.info.run_id)}
     assert {"genie_config.yaml", "trainer_log.jsonl", "stage.log", "train_results.json"} <= names
     evaluate = children["evaluate"]
-    assert 0 <= evaluate.data.metrics["predict_bleu-4"] <= 100
-    assert "generated_predictions.jsonl" in {a.path for a in client.list_artifacts(evaluate.info.run_id)}
+    assert 0 <= evaluate.data.metrics["eval/sft2/bleu-4"] <= 100  # the chain base -> sft -> sft2, compared
+    assert {"eval/base/bleu-4", "eval/sft/bleu-4", "eval/delta_bleu-4"} <= set(evaluate.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(evaluate.info.run_id)}
+    assert {"generated_predictions.jsonl", "comparison.json", "comparison.png"} <= artifacts
 
     # run A: the crashed stage is FAILED with its log tail; so is the pipeline run
     a_flow = str(finished["a"]["state"].state_details.flow_run_id)

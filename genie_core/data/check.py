@@ -6,6 +6,7 @@ import inspect
 import math
 from typing import Any
 
+from genie_core.data.holdout import select_part, split_digest
 from genie_core.data.loader import (
     DatasetLoad,
     check_stage,
@@ -44,6 +45,8 @@ def check_datasets(data_args: Any, stage: str, tokenizer: Any = None, template: 
                 continue
             totals = [totals[0] + load.records_read, totals[1] + len(load.examples), totals[2] + len(load.dropped)]
             problems += _report_load(load, lines)
+            if which == "train" and data_args.eval_split and load.examples:
+                problems += _report_split(load, data_args, lines)
             if load.examples and tokenizer is not None and template is not None:
                 lines.extend(token_stats(load.examples, tokenizer, template, stage, data_args.cutoff_len))
     if len(lines) == 1:
@@ -53,6 +56,18 @@ def check_datasets(data_args: Any, stage: str, tokenizer: Any = None, template: 
     lines.append(f"Total: {totals[0]} records read, {totals[1]} kept, {totals[2]} dropped.")
     lines.append("Result: OK" if not problems else f"Result: {problems} problem(s) found")
     return "\n".join(lines)
+
+
+def _report_split(load: DatasetLoad, data_args: Any, lines: list[str]) -> int:
+    held = select_part(load.examples, data_args.eval_split, data_args.eval_split_seed, "heldout")
+    lines.append(
+        f"  eval_split {data_args.eval_split}: {len(held)} prompts held out, {len(load.examples) - len(held)} for "
+        f"training (held-out set {split_digest(held) if held else '-'})"
+    )
+    if not held:
+        lines.append("  ERROR: eval_split holds out none of its prompts; raise eval_split or use a larger dataset.")
+        return 1
+    return 0
 
 
 def _report_load(load: DatasetLoad, lines: list[str]) -> int:

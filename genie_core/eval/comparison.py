@@ -42,19 +42,20 @@ def paired_delta(before, after, resamples: int = 1000, seed: int = 0) -> dict[st
 
 
 def summarize(chain: list[ChainModel], scores: dict, reference: str, resamples: int, seed: int) -> dict[str, Any]:
-    """Per model: each metric's mean with its interval; per neighbouring pair: paired deltas with intervals."""
+    """Per model: each metric's mean with its interval; per pair of models: paired deltas with intervals."""
     names = [m.name for m in chain]
     metrics = sorted({k for per in scores.values() for k in per}, key=_metric_order)
     models = []
     for entry in chain:
         stats = {k: bootstrap_mean(scores[entry.name][k], resamples, seed) for k in metrics if k in scores[entry.name]}
         models.append({**entry.to_dict(), "metrics": stats})
-    deltas = []
-    for before, after in zip(names, names[1:]):
-        for k in metrics:
-            if k in scores[before] and k in scores[after]:
-                d = paired_delta(scores[before][k], scores[after][k], resamples, seed)
-                deltas.append({"from": before, "to": after, "metric": k, **d})
+    deltas = []  # every later model against every earlier one, paired by prompt
+    for i, before in enumerate(names):
+        for after in names[i + 1 :]:
+            for k in metrics:
+                if k in scores[before] and k in scores[after]:
+                    d = paired_delta(scores[before][k], scores[after][k], resamples, seed)
+                    deltas.append({"from": before, "to": after, "metric": k, **d})
     return {
         "models": models,
         "candidate": names[-1],
