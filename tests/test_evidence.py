@@ -193,3 +193,30 @@ def test_comparison_scores_every_model_on_the_heldout_prompts(trained_ppo, tiny_
     assert len(rows) == summary["split"]["prompts"] and "reward_mean" in rows[0]["ppo"]
     table = format_table(summary)
     assert "ppo - base reward_mean" in table and "better" in table
+
+
+def test_pipeline_summary_prints_the_comparison_table(capsys):
+    from flows.run import print_summary
+    from genie_core.eval.comparison import flat_metrics, summarize
+    from genie_core.hparams.eval_args import ChainModel
+
+    chain = [ChainModel("base", "m"), ChainModel("sft", "m", "a"), ChainModel("ppo", "m", "a,b")]
+    scores = {
+        "base": {"reward_mean": [0.0, 0.1, 0.2, 0.1], "kl": [1.0, 1.2, 0.8, 1.1]},
+        "sft": {"reward_mean": [0.2, 0.3, 0.2, 0.3], "kl": [0.0] * 4},
+        "ppo": {"reward_mean": [0.6, 0.7, 0.5, 0.8], "kl": [2.0, 2.5, 1.5, 2.2]},
+    }
+    comparison = summarize(chain, scores, "sft", 1000, 0)
+    comparison["split"] = {"prompts": 4, "datasets": "toy", "eval_split": 0.2, "digest": "abc"}
+    flat = flat_metrics(comparison)
+    assert flat["eval/ppo/reward_mean"] == pytest.approx(0.65) and flat["eval/delta_reward"] == pytest.approx(0.4)
+    assert 0 < flat["eval/delta_reward_ci_low"] <= 0.4 <= flat["eval/delta_reward_ci_high"]
+    assert {d["from"] + ">" + d["to"] for d in comparison["deltas"]} == {"base>sft", "base>ppo", "sft>ppo"}
+    step = {"name": "evaluate", "kind": "evaluate", "ran": True, "wall_s": 3.0, "metrics": {}, "comparison": comparison}
+    summary = {"pipeline": "p", "steps": [step], "runs_dir": "r", "tracking_uri": "", "flow_run_id": "x"}
+    print_summary(summary, 5.0)
+    out = capsys.readouterr().out
+    assert "Held-out comparison: 4 prompts of toy" in out
+    assert "ppo - sft reward_mean: +0.4 [95% CI" in out and "] better" in out
+    [kl_line] = [line for line in out.splitlines() if "ppo - sft kl:" in line]
+    assert "+2.05 [95% CI" in kl_line and kl_line.endswith("]")  # a cost: shown without a verdict
