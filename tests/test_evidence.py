@@ -71,6 +71,16 @@ def test_training_split_of_a_stage_never_holds_a_heldout_row(tmp_path, tiny_mode
     assert len(data.train) + len(data.eval) == len(ALPACA_ROWS)
 
 
+def test_gold_rule_of_the_quality_bench():
+    from genie_core.eval.rules import parse_rule
+
+    gold = parse_rule("rule:gold_sentence")
+    twelve = " ".join(["word"] * 12)
+    scores = gold([twelve + ".", twelve, "Yes.", " ".join(["word"] * 30)], [""] * 4, [""] * 4)
+    assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(0.8)  # the full stop is worth 0.2
+    assert scores[2] == pytest.approx(0.8 / 12 + 0.2) and scores[3] == 0.0  # too short, far too long
+
+
 def test_eval_split_is_checked_and_reported(tmp_path):
     from genie_core.data.check import check_datasets
 

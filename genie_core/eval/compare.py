@@ -220,7 +220,8 @@ def run_compare(args) -> dict[str, Any]:
     summary["split"] = split_info(args, stage, count)
     summary["scorer"] = scorer_identity(args)
     write_outputs(out, summary, rows, answers, scores)
-    logger.info("\n%s", format_table(summary))
+    for line in format_table(summary).splitlines():
+        logger.info(line)
     return {"eval": flat_metrics(summary)}
 
 

@@ -125,3 +125,17 @@ def _reference_f1(response: str, prompt: str, reference: str, arg: str) -> float
         return 0.0
     precision, recall = common / len(hyp), common / len(ref)
     return 2 * precision * recall / (precision + recall)
+
+
+_SENTENCE_WORDS = 12
+
+
+@register_rule(
+    "gold_sentence",
+    f"A reply of about {_SENTENCE_WORDS} words that ends like a sentence: 0.8 x (1 at {_SENTENCE_WORDS} words, "
+    f"falling linearly to 0 at 0 and {2 * _SENTENCE_WORDS}) + 0.2 if it ends with . ! or ? (bench/rlhf_quality.py).",
+)
+def _gold_sentence(response: str, prompt: str, reference: str, arg: str) -> float:
+    words = len(re.findall(r"[A-Za-z0-9]+(?:['.,][A-Za-z0-9]+)*", response))
+    shape = 1.0 - min(abs(words - _SENTENCE_WORDS) / _SENTENCE_WORDS, 1.0)
+    return 0.8 * shape + (0.2 if response.rstrip().endswith((".", "!", "?")) else 0.0)
