@@ -222,7 +222,14 @@ def test_pipeline_summary_prints_the_comparison_table(capsys):
     assert flat["eval/ppo/reward_mean"] == pytest.approx(0.65) and flat["eval/delta_reward"] == pytest.approx(0.4)
     assert 0 < flat["eval/delta_reward_ci_low"] <= 0.4 <= flat["eval/delta_reward_ci_high"]
     assert {d["from"] + ">" + d["to"] for d in comparison["deltas"]} == {"base>sft", "base>ppo", "sft>ppo"}
-    step = {"name": "evaluate", "kind": "evaluate", "ran": True, "wall_s": 3.0, "metrics": {}, "comparison": comparison}
+    step = {
+        "name": "evaluate",
+        "kind": "evaluate",
+        "ran": True,
+        "wall_s": 3.0,
+        "metrics": {},
+        "comparison": comparison,
+    }
     summary = {"pipeline": "p", "steps": [step], "runs_dir": "r", "tracking_uri": "", "flow_run_id": "x"}
     print_summary(summary, 5.0)
     out = capsys.readouterr().out
