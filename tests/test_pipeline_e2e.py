@@ -248,6 +248,7 @@ def test_mlflow_has_parent_and_stage_runs(finished):
     evaluate = children["evaluate"]
     assert 0 <= evaluate.data.metrics["eval/sft2/bleu-4"] <= 100  # the chain base -> sft -> sft2, compared
     assert {"eval/base/bleu-4", "eval/sft/bleu-4", "eval/delta_bleu-4"} <= set(evaluate.data.metrics)
+    assert "eval/sft2/log_ratio" in evaluate.data.metrics and "eval/sft2/kl" not in evaluate.data.metrics  # greedy
     artifacts = {a.path for a in client.list_artifacts(evaluate.info.run_id)}
     assert {"generated_predictions.jsonl", "comparison.json", "comparison.png"} <= artifacts
 

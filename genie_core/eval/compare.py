@@ -179,6 +179,8 @@ def run_compare(args) -> dict[str, Any]:
     if args.data.max_target_length:  # as in predict: the reply budget caps generation too
         gen_kwargs["max_new_tokens"] = min(gen_kwargs["max_new_tokens"], args.data.max_target_length)
     temperature = sampling_temperature(args.generating)
+    # sampled replies make the log-ratio a sample of the KL; greedy ones only give the greedy reply's log-ratio
+    divergence = "kl" if args.generating.do_sample else "log_ratio"
     size = args.training.per_device_eval_batch_size
     logger.info("Comparing %s on %d held-out prompts; KL to %s", " -> ".join(names), count, reference)
 
@@ -200,9 +202,9 @@ def run_compare(args) -> dict[str, Any]:
         if entry.name == reference:
             ref_model = model
             for name in answers:  # the models before it, and itself
-                scores[name]["kl"] = _kl(ref_model, answers[name], own[name], temperature)
+                scores[name][divergence] = _kl(ref_model, answers[name], own[name], temperature)
         elif ref_model is not None:
-            scores[entry.name]["kl"] = _kl(ref_model, parts, own[entry.name], temperature)
+            scores[entry.name][divergence] = _kl(ref_model, parts, own[entry.name], temperature)
             del model
         else:
             del model

@@ -17,7 +17,7 @@ from genie_core.hparams.eval_args import ChainModel
 COMPARISON_FILE = "comparison.json"
 COMPARISON_PLOT = "comparison.png"
 # descriptive metrics: their deltas are shown without a verdict (a KL or a length is a cost, not a quality)
-DESCRIPTIVE = frozenset({"kl", "response_length"})
+DESCRIPTIVE = frozenset({"kl", "log_ratio", "response_length"})
 
 
 # ---- statistics ------------------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def summarize(chain: list[ChainModel], scores: dict, reference: str, resamples: 
 
 def _metric_order(key: str) -> tuple[int, str]:
     first = ("reward_mean", "pref_accuracy", "pref_margin", "bleu-4", "rouge-l")
-    last = ("kl", "response_length")
+    last = ("kl", "log_ratio", "response_length")
     if key in first:
         return (0, f"{first.index(key)}")
     if key in last:
@@ -110,7 +110,8 @@ def format_table(summary: dict[str, Any]) -> str:
     split = summary.get("split", {})
     lines = [
         f"Held-out comparison: {split.get('prompts', '?')} prompts of {split.get('datasets', '?')} "
-        f"(eval_split {split.get('eval_split', 0)}, set {split.get('digest', '?')}); KL to {summary['kl_reference']}"
+        f"(eval_split {split.get('eval_split', 0)}, set {split.get('digest', '?')}); "
+        f"divergence to {summary['kl_reference']}"
     ]
     width = max(12, *(len(m) + 2 for m in metrics))
     lines.append(f"  {'model':<10}" + "".join(f"{m:>{width}}" for m in metrics))
