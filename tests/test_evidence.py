@@ -237,3 +237,34 @@ def test_pipeline_summary_prints_the_comparison_table(capsys):
     assert "ppo - sft reward_mean: +0.4 [95% CI" in out and "] better" in out
     [kl_line] = [line for line in out.splitlines() if "ppo - sft kl:" in line]
     assert "+2.05 [95% CI" in kl_line and kl_line.endswith("]")  # a cost: shown without a verdict
+
+
+def test_comparison_on_preference_data_scores_the_pairs(tmp_path, tiny_model_dir, genie_home):
+    """Ranking data: every model's preference for the chosen reply on the held-out pairs, BLEU against it."""
+    data = _pref_registry(tmp_path / "data")
+    out = tmp_path / "compare"
+    chain = [
+        {"name": "base", "model_name_or_path": str(tiny_model_dir)},
+        {"name": "same", "model_name_or_path": str(tiny_model_dir)},  # the same weights under another name
+    ]
+    cfg = stage_config(
+        tiny_model_dir,
+        data,
+        out,
+        dataset="pairs",
+        eval_split=0.25,
+        do_train=False,
+        do_eval=True,
+        do_sample=False,
+        max_new_tokens=4,
+        per_device_eval_batch_size=8,
+        compare_models=json.dumps(chain),
+    )
+    metrics = run_stage(get_args(None, cfg))["eval"]
+    held, _ = load_examples(get_args(None, cfg).data, "rm", "train", part="heldout")
+    assert metrics["eval/prompts"] == len(held) >= 8
+    assert 0 <= metrics["eval/base/pref_accuracy"] <= 1
+    assert metrics["eval/same/pref_accuracy"] == metrics["eval/base/pref_accuracy"]  # same weights, same verdicts
+    assert metrics["eval/same/pref_margin"] == pytest.approx(metrics["eval/base/pref_margin"], abs=1e-4)
+    assert metrics["eval/base/log_ratio"] == pytest.approx(0, abs=1e-4)  # greedy: a log-ratio, not a KL sample
+    assert metrics["eval/delta_bleu-4"] == pytest.approx(0, abs=1e-6)
