@@ -13,6 +13,24 @@ ALPACA_ROWS = [
 ]
 
 
+# A PPO setup the tiny model learns in a couple of dozen steps: the reward favours digits, rollouts sample the whole
+# distribution, LoRA on every linear layer plus a trainable lm_head copy so the tiny model can move.
+DIGIT_PPO: dict[str, Any] = {
+    "stage": "ppo",
+    "reward_model": "rule:charset:0123456789",
+    "max_new_tokens": 6,
+    "top_k": 0,
+    "top_p": 1.0,
+    "temperature": 1.0,
+    "lora_target": "all",
+    "additional_target": "lm_head",
+    "learning_rate": 1e-2,
+    "init_kl_coef": 0.01,
+    "adap_kl_ctrl": False,
+}
+SAMPLING_KEYS = ("reward_model", "max_new_tokens", "top_k", "top_p", "temperature")
+
+
 def write_registry(root: Path, rows: list[dict] | None = None, name: str = "toy", extra: dict | None = None) -> Path:
     """A dataset_dir with one alpaca dataset (and optional extra registry entries)."""
     root.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ALPACA_ROWS, stage_config, write_registry
+from helpers import ALPACA_ROWS, DIGIT_PPO, stage_config, write_registry
 
 from genie_core.data.holdout import prompt_key, split_digest
 from genie_core.data.loader import load_examples
@@ -135,22 +135,8 @@ def test_rm_reports_heldout_accuracy_and_margin(tmp_path, tiny_model_dir, genie_
 
 
 def _ppo(tiny_model_dir, data_dir, out, **overrides):
-    """The digit reward of test_ppo: learnable by the tiny model in a couple of dozen steps."""
-    base = {
-        "stage": "ppo",
-        "reward_model": "rule:charset:0123456789",
-        "max_new_tokens": 6,
-        "top_k": 0,
-        "top_p": 1.0,
-        "temperature": 1.0,
-        "lora_target": "all",
-        "additional_target": "lm_head",
-        "learning_rate": 1e-2,
-        "init_kl_coef": 0.01,
-        "adap_kl_ctrl": False,
-        "eval_split": 0.25,
-    }
-    return stage_config(tiny_model_dir, data_dir, out, **{**base, **overrides})
+    """The digit reward of test_ppo, learnable by the tiny model in a couple of dozen steps, with a held-out split."""
+    return stage_config(tiny_model_dir, data_dir, out, **{**DIGIT_PPO, "eval_split": 0.25, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from helpers import write_registry
+from helpers import DIGIT_PPO, SAMPLING_KEYS, write_registry
 
 from tasks import fingerprint
 
@@ -546,22 +546,7 @@ def test_heldout_comparison_decides_export_and_champion(env, tiny_model_dir):
     from tasks.register import register_stage
 
     data = write_registry(env["root"] / "evidence-data")
-    ppo = {
-        "stage": "ppo",
-        "reward_model": "rule:charset:0123456789",
-        "max_new_tokens": 6,
-        "top_k": 0,
-        "top_p": 1.0,
-        "temperature": 1.0,
-        "lora_target": "all",
-        "additional_target": "lm_head",
-        "learning_rate": 1.0e-2,
-        "init_kl_coef": 0.01,
-        "adap_kl_ctrl": False,
-        "per_device_train_batch_size": 16,
-        "max_steps": 16,
-        "save_steps": 8,
-    }
+    ppo = {**DIGIT_PPO, "per_device_train_batch_size": 16, "max_steps": 16, "save_steps": 8}
     config = pipeline_yaml(
         env["root"] / "evidence.yaml",
         tiny_model_dir,
@@ -572,11 +557,7 @@ def test_heldout_comparison_decides_export_and_champion(env, tiny_model_dir):
         evaluate={
             "kind": "evaluate",
             "from": "ppo",
-            "reward_model": "rule:charset:0123456789",
-            "max_new_tokens": 6,
-            "top_k": 0,
-            "top_p": 1.0,
-            "temperature": 1.0,
+            **{key: DIGIT_PPO[key] for key in SAMPLING_KEYS},
             "per_device_eval_batch_size": 16,
         },
         export={"kind": "export", "from": "ppo", "metric": "eval/ppo/reward_mean"},

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers import stage_config, write_registry
+from helpers import DIGIT_PPO, stage_config, write_registry
 from safetensors.torch import load_file
 
 from genie_core.eval.rules import list_rules, parse_rule
@@ -33,20 +33,7 @@ def data_dir(tmp_path):
 
 def _ppo_cfg(model_dir, data_dir, out, **overrides):
     """Rollouts of 6 pure-sampled tokens; LoRA everywhere plus a trainable lm_head copy, so the tiny model can move."""
-    base = {
-        "stage": "ppo",
-        "reward_model": "rule:charset:0123456789",
-        "max_new_tokens": 6,
-        "top_k": 0,
-        "top_p": 1.0,
-        "temperature": 1.0,
-        "lora_target": "all",
-        "additional_target": "lm_head",
-        "learning_rate": 1e-2,
-        "init_kl_coef": 0.01,
-        "adap_kl_ctrl": False,
-    }
-    return stage_config(model_dir, data_dir, out, **{**base, **overrides})
+    return stage_config(model_dir, data_dir, out, **{**DIGIT_PPO, **overrides})
 
 
 def _log(out):
