@@ -134,3 +134,14 @@ def genie_logs(caplog):
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return ROOT / "data"
+
+
+@pytest.fixture()
+def one_thread():
+    """Tiny matrices run fastest on one thread, and a busy second core cannot slow them down."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

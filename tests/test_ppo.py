@@ -16,14 +16,7 @@ from genie_core.hparams import get_args
 from genie_core.stages import ppo_core as core
 from genie_core.stages import run_stage
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run fastest on one thread, and a busy second core cannot slow them down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
 
 
 @pytest.fixture()
