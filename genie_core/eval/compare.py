@@ -183,6 +183,11 @@ def run_compare(args) -> dict[str, Any]:
     divergence = "kl" if args.generating.do_sample else "log_ratio"
     size = args.training.per_device_eval_batch_size
     logger.info("Comparing %s on %d held-out prompts; KL to %s", " -> ".join(names), count, reference)
+    if not args.data.eval_split and not args.data.eval_dataset:
+        logger.warning(
+            "Neither eval_split nor eval_dataset is set: the compared prompts may be ones the models trained on, so "
+            "the table says nothing about unseen data. Set eval_split (e.g. 0.2) for the whole pipeline."
+        )
 
     answers: dict[str, list[Rollout]] = {}
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in names}
