@@ -21,6 +21,7 @@ from typing import Any
 
 from genie_core import __version__
 from genie_core.data.fingerprint import digest_json
+from genie_core.eval.comparison import DESCRIPTIVE
 from genie_core.extras.env import runs_dir
 from genie_core.extras.errors import ConfigError, GenieError
 from genie_core.hparams.parser import ALIASES
@@ -275,9 +276,10 @@ def _plan_export(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan])
         raise ConfigError(f"{at}: an export step reads from a train stage; '{step.source}' is a {up.kind} step.")
     options = dict(step.options)
     metric = str(options.get("metric", ""))
-    # held-out scores (rewards, accuracies, BLEU) are better higher; losses, KL and lengths lower
-    higher = metric.startswith("eval/") and not metric.endswith(("/kl", "/response_length", "loss"))
-    options.setdefault("mode", "max" if higher else "min")
+    # held-out scores (rewards, accuracies, BLEU) are better higher; training losses and the comparison's costs
+    # (KL, log-ratio, length) lower
+    cost = metric.rsplit("/", 1)[-1].removeprefix("delta_") in DESCRIPTIVE
+    options.setdefault("mode", "max" if metric.startswith("eval/") and not cost else "min")
     upstream = {"from": step.source}
     identity = {"from": up.key}
     source = options.get("metric_from")

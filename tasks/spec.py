@@ -64,7 +64,6 @@ class PipelineSpec:
     description: str = ""
     pretokenize: bool = False
     path: str | None = None  # the YAML it came from
-    eval_split: float = 0.0
 
     def step(self, name: str) -> StepSpec:
         for step in self.steps:
@@ -117,7 +116,6 @@ def load_pipeline(source: str | Path | dict[str, Any], overrides: dict[str, Any]
         description=str(raw.get("description") or ""),
         pretokenize=bool(raw.get("pretokenize", False)),
         path=str(Path(path).resolve()) if path else None,
-        eval_split=float(split.get("eval_split", 0.0)),
     )
 
 

@@ -244,6 +244,9 @@ def test_export_by_heldout_metric_needs_a_comparison(tmp_path, runs, tiny_model_
     raw["stages"]["x"]["metric"] = "eval/b/reward_mean"
     plans = {p.name: p for p in plan_pipeline(load_pipeline(raw), validate=False)}
     assert plans["x"].upstream["metric_from"] == "c" and plans["x"].options["mode"] == "max"
+    raw["stages"]["x"]["metric"] = "eval/b/log_ratio"  # a cost: lower is better
+    assert {p.name: p for p in plan_pipeline(load_pipeline(raw), validate=False)}["x"].options["mode"] == "min"
+    raw["stages"]["x"]["metric"] = "eval/b/reward_mean"
     raw["stages"]["c"]["from"] = "a"
     with pytest.raises(ConfigError, match="no evaluate step compares 'b'"):
         plan_pipeline(load_pipeline(raw), validate=False)
