@@ -5,9 +5,24 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 from genie_core.extras.env import apply_quiet_env
+from genie_core.extras.supervise import EXIT_STOPPED, StopRequested, die_with_parent, install_stop_handler
+
+
+def disk_full_message(exc: OSError) -> str:
+    """One line for a full disk: which path, and how much room is left there."""
+    import shutil
+
+    path = exc.filename or "the output directory"
+    where = os.path.dirname(str(exc.filename)) if exc.filename else "."
+    while where and not os.path.isdir(where):
+        where = os.path.dirname(where)
+    free = shutil.disk_usage(where or ".").free / 2**20
+    return f"no space left on device while writing {path} ({free:.0f} MiB free there); free some space and run again."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m genie_core.launch <genie_config.yaml>", file=sys.stderr)
         return 2
+    die_with_parent()  # accelerate's launcher may be killed without passing the signal on
+    install_stop_handler()
     apply_quiet_env()
     from genie_core.extras.errors import GenieError
     from genie_core.hparams import get_args
@@ -23,8 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = get_args(argv[0])
         run_stage(args)
+    except StopRequested as exc:
+        print(f"[genie] {exc}; run the same command again to resume.", file=sys.stderr, flush=True)
+        return EXIT_STOPPED
     except GenieError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"error: {disk_full_message(exc)}", file=sys.stderr, flush=True)
         return 3
     return 0
 

@@ -109,6 +109,9 @@ class Tracker(Protocol):
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None: ...
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None: ...
     def has_metric_history(self, run_id: str) -> bool: ...
+    def last_step(self, run_id: str, key: str) -> int | None: ...
+    def reopen_run(self, run_id: str) -> bool: ...
+    def end_orphans(self, tags: dict[str, str]) -> list[str]: ...
     def run_url(self, run_id: str) -> str: ...
     def register_version(
         self, name: str, source: str, run_id: str | None = None, tags: dict[str, str] | None = None
@@ -144,6 +147,15 @@ class NullTracker:
     def has_metric_history(self, run_id) -> bool:
         return False
 
+    def last_step(self, run_id, key) -> int | None:
+        return None
+
+    def reopen_run(self, run_id) -> bool:
+        return False
+
+    def end_orphans(self, tags) -> list[str]:
+        return []
+
     def run_url(self, run_id) -> str:
         return ""
 
@@ -158,6 +170,31 @@ class NullTracker:
 
     def find_version(self, name, tag, value) -> ModelVersionInfo | None:
         return None
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process owns a run, so a later run can tell a live run from one whose process was killed."""
+    import socket
+
+    import psutil
+
+    me = psutil.Process()
+    return {"genie.host": socket.gethostname(), "genie.pid": str(me.pid), "genie.pid_start": f"{me.create_time():.2f}"}
+
+
+def owner_alive(tags: dict[str, str]) -> bool:
+    """False only when the owner ran on this host and that process (same pid and start time) is gone."""
+    import socket
+
+    import psutil
+
+    if tags.get("genie.host") != socket.gethostname() or not tags.get("genie.pid"):
+        return True  # another machine's run, or one that predates owner tags: not ours to judge
+    try:
+        proc = psutil.Process(int(tags["genie.pid"]))
+        return f"{proc.create_time():.2f}" == tags.get("genie.pid_start") and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ValueError):
+        return False
 
 
 def _quiet_mlflow_logs() -> None:
@@ -212,7 +249,7 @@ class MlflowTracker:
 
     # runs ------------------------------------------------------------------------------------------------------
     def start_run(self, name: str, parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> str:
-        all_tags = {k: str(v)[:_TAG_MAX] for k, v in (tags or {}).items()}
+        all_tags = {k: str(v)[:_TAG_MAX] for k, v in {**owner_tags(), **(tags or {})}.items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id  # what the UI nests by
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
@@ -253,6 +290,37 @@ class MlflowTracker:
 
     def has_metric_history(self, run_id: str) -> bool:
         return bool(self.client.get_run(run_id).data.metrics)
+
+    def last_step(self, run_id: str, key: str) -> int | None:
+        history = self.client.get_metric_history(run_id, key)
+        return max((m.step for m in history), default=None)
+
+    def reopen_run(self, run_id: str) -> bool:
+        """Mark an earlier run of a resumed stage RUNNING again, so one stage keeps one run and one history."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        if run.info.lifecycle_stage != "active" or run.info.experiment_id != self.experiment_id:
+            return False
+        self.client.update_run(run_id, status="RUNNING")
+        self.set_tags(run_id, owner_tags())
+        return True
+
+    def end_orphans(self, tags: dict[str, str]) -> list[str]:
+        """End as KILLED the RUNNING runs carrying ``tags`` whose owning process is gone (SIGKILL, OOM, a crash)."""
+        where = " and ".join(["attributes.status = 'RUNNING'", *(f"tags.`{k}` = '{v}'" for k, v in tags.items())])
+        ended = []
+        for run in self.client.search_runs([self.experiment_id], where, max_results=500):
+            if not owner_alive(run.data.tags):
+                self.client.set_tag(run.info.run_id, "genie.status", "orphaned: its process died while it ran")
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                ended.append(run.info.run_id)
+        if ended:
+            logger.info("Marked %d run(s) KILLED whose process died while they ran.", len(ended))
+        return ended
 
     def run_url(self, run_id: str) -> str:
         base = self.uri if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
@@ -318,6 +386,7 @@ class StepLogger:
         self.run_id = run_id if run_id is not None else os.environ.get(RUN_ID_ENV, "")
         self.enabled = bool(self.run_id) and is_main_process() and tracking_enabled()
         self._client = None
+        self._logged_before: dict[str, int] = {}  # per key, the last step an earlier attempt of this run logged
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if not self.enabled:
@@ -333,11 +402,23 @@ class StepLogger:
 
                 _quiet_mlflow_logs()
                 self._client = MlflowClient(tracking_uri=tracking_uri())
+            values = {k: v for k, v in values.items() if step > self._before(k)}
+            if not values:
+                return
             now = int(time.time() * 1000)
             self._client.log_batch(self.run_id, metrics=[Metric(k, v, now, int(step)) for k, v in values.items()])
         except Exception as exc:  # the run may be gone or the server down; training goes on
             logger.warning("Metric logging to run %s failed (%s); continuing without it.", self.run_id, exc)
             self.enabled = False
+
+
+    def _before(self, key: str) -> int:
+        """A resumed stage re-runs the steps after its checkpoint; the ones already in the history stay as they are,
+        so each step appears once."""
+        if key not in self._logged_before:
+            history = self._client.get_metric_history(self.run_id, key)
+            self._logged_before[key] = max((m.step for m in history), default=-1)
+        return self._logged_before[key]
 
 
 _CALLBACK_CLASS = None

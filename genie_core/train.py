@@ -7,11 +7,12 @@ interpreter, so one code path serves one CPU, several GPUs or DeepSpeed.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+from genie_core.extras.locks import DirLock
 from genie_core.extras.logging import get_logger
+from genie_core.extras.process import supervised_call
 from genie_core.hparams import GenieArgs, dump_config
 
 logger = get_logger(__name__)
@@ -90,6 +91,11 @@ def _has_cuda() -> bool:
 
 def run_train(args: GenieArgs, launch: bool = True) -> int:
     preflight(args)
+    with DirLock(args.training.output_dir):
+        return _run_locked(args, launch)
+
+
+def _run_locked(args: GenieArgs, launch: bool) -> int:
     config_path = write_config(args)
     logger.info("Resolved config written to %s", config_path)
     if not launch:
@@ -99,4 +105,7 @@ def run_train(args: GenieArgs, launch: bool = True) -> int:
         return 0
     cmd = launch_command(config_path, args.launch.num_processes, args.launch.accelerate_config)
     logger.info("Launching: %s", " ".join(cmd))
-    return subprocess.call(cmd, env=child_env(args.launch.num_processes))
+    code = supervised_call(cmd, env=child_env(args.launch.num_processes))
+    if code in (130, 143):
+        logger.warning("Stopped; run the same command again to resume from the last checkpoint.")
+    return code

@@ -21,11 +21,11 @@ from prefect import get_run_logger, task
 
 from genie_core.eval.comparison import candidate_delta, flat_metrics, read_comparison
 from genie_core.extras.errors import ConfigError
+from genie_core.extras.process import run_child
 from genie_core.hparams import dump_config
 from genie_core.stages.common import complete_checkpoints, write_json
 from genie_core.tracking import get_tracker
 from tasks.plan import read_result
-from tasks.process import run_child
 from tasks.stage import STAGE_LOG, STEP_RESULT, child_environment, finish, record_failure, stage_tags
 
 EXPORT_CONFIG = "export_config.yaml"

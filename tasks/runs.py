@@ -85,6 +85,7 @@ class PipelineRun:
             }
             for plan in self.plans:
                 tags.update({f"genie.dataset.{plan.name}.{name}": digest for name, digest in plan.datasets.items()})
+            self.tracker.end_orphans({"genie.pipeline": self.spec.name})  # runs a SIGKILLed `genie run` left RUNNING
             self._id = self.tracker.start_run(self.spec.name, tags=tags)
             self.tracker.log_params(self._id, {f"{p.name}.key": p.key for p in self.plans})
             if self.spec.path:

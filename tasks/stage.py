@@ -20,13 +20,15 @@ from prefect.runtime import flow_run
 from genie_core import __version__
 from genie_core.eval.comparison import COMPARISON_FILE, COMPARISON_PLOT
 from genie_core.extras.env import apply_quiet_env
+from genie_core.extras.locks import DirLock
+from genie_core.extras.process import run_child
 from genie_core.hparams import dump_config
 from genie_core.stages.common import complete_checkpoints, write_json
 from genie_core.tracking import RUN_ID_ENV, URI_ENV, Tracker, get_tracker, numeric_metrics
 from tasks.plan import RESULT_FILE, read_result
-from tasks.process import run_child
 
 STAGE_LOG = "stage.log"
+RUN_MARKER = ".mlflow_run.json"
 RESULT_FILES = ("train_results.json", "eval_results.json", "predict_results.json")
 ARTIFACTS = (
     "genie_config.yaml",
@@ -87,11 +89,16 @@ def log_outputs(tracker: Tracker, run_id: str, stage_dir: Path, metrics: dict[st
     if not tracker.has_metric_history(run_id):
         backfill_history(tracker, run_id, stage_dir)
     step = _final_step(stage_dir)
-    tracker.log_metrics(run_id, metrics, step=step)
+    fresh = {k: v for k, v in numeric_metrics(metrics).items() if _before(tracker.last_step(run_id, k), step)}
+    tracker.log_metrics(run_id, fresh, step=step)  # the child already logged some of these at this step
     for name in ARTIFACTS:
         tracker.log_artifact(run_id, stage_dir / name)
     for plot in sorted(stage_dir.glob("training_*.png")):
         tracker.log_artifact(run_id, plot)
+
+
+def _before(last: int | None, step: int) -> bool:
+    return last is None or last < step
 
 
 def backfill_history(tracker: Tracker, run_id: str, stage_dir: Path) -> None:
@@ -153,6 +160,25 @@ def finish(plan: dict[str, Any], run_id: str, metrics: dict[str, Any], **extra: 
     return result
 
 
+def stage_run(tracker: Tracker, plan: dict[str, Any], parent_run_id: str, resumed: str | None) -> str:
+    """The stage's MLflow run: a resumed stage continues the run of its interrupted attempt (same id, one history),
+    anything else starts a new one. The id is kept in the stage directory for the next attempt."""
+    marker = Path(plan["stage_dir"]) / RUN_MARKER
+    if resumed and tracker.enabled:
+        try:
+            before = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = {}
+        if before.get("key") == plan["key"] and before.get("run_id") and tracker.reopen_run(before["run_id"]):
+            if parent_run_id:
+                tracker.set_tags(before["run_id"], {"mlflow.parentRunId": parent_run_id})
+            return before["run_id"]
+    run_id = tracker.start_run(plan["name"], parent_run_id or None, tags=stage_tags(plan, parent_run_id))
+    if run_id:
+        write_json(marker, {"run_id": run_id, "key": plan["key"]})
+    return run_id
+
+
 def stage_tags(plan: dict[str, Any], parent_run_id: str) -> dict[str, str]:
     tags = {
         "genie.pipeline": plan["pipeline"],
@@ -172,7 +198,6 @@ def stage_tags(plan: dict[str, Any], parent_run_id: str) -> dict[str, str]:
 @task(name="stage", **STEP_RESULT)
 def train_stage(plan: dict[str, Any], parent_run_id: str = "") -> dict[str, Any]:
     """Run one pt/sft/rm/ppo/dpo stage (or its evaluation) in an accelerate child; resume from its checkpoints."""
-    from genie_core.train import CONFIG_NAME, launch_command
 
     log = get_run_logger()
     stage_dir = Path(plan["stage_dir"])
@@ -181,8 +206,15 @@ def train_stage(plan: dict[str, Any], parent_run_id: str = "") -> dict[str, Any]
         log.info("%s already finished in %s", plan["name"], stage_dir)
         return done
 
+    with DirLock(stage_dir):  # a second pipeline writing this stage now gets an error naming this process
+        return _run_train_stage(plan, parent_run_id, log)
+
+
+def _run_train_stage(plan: dict[str, Any], parent_run_id: str, log) -> dict[str, Any]:
+    from genie_core.train import CONFIG_NAME, launch_command
+
+    stage_dir = Path(plan["stage_dir"])
     start = time.perf_counter()
-    stage_dir.mkdir(parents=True, exist_ok=True)
     config_path = dump_config(plan["config"], stage_dir / CONFIG_NAME)
     checkpoints = complete_checkpoints(stage_dir)
     resumed = checkpoints[-1].name if checkpoints and plan["kind"] == "train" else None
@@ -190,7 +222,7 @@ def train_stage(plan: dict[str, Any], parent_run_id: str = "") -> dict[str, Any]
         log.info("%s resumes from %s", plan["name"], checkpoints[-1])
 
     tracker = get_tracker(plan["experiment"])
-    run_id = tracker.start_run(plan["name"], parent_run_id or None, tags=stage_tags(plan, parent_run_id))
+    run_id = stage_run(tracker, plan, parent_run_id, resumed)
     num_processes = int(plan["config"].get("num_processes", 1))
     try:
         tracker.log_params(run_id, plan["config"])

@@ -15,11 +15,11 @@ import yaml
 from helpers import write_registry
 
 from genie_core.extras.errors import ConfigError
+from genie_core.extras.process import StageFailed, is_important, run_child
 from genie_core.tracking import ModelVersionInfo
 from tasks import fingerprint
 from tasks.export import select_best, value_at
 from tasks.plan import plan_pipeline
-from tasks.process import StageFailed, is_important, run_child
 from tasks.register import gate_decision
 from tasks.spec import load_pipeline
 

@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from genie_core.extras.logging import get_logger, is_main_process
+from genie_core.extras.supervise import stop_requested
 
 logger = get_logger(__name__)
 TRAINER_LOG = "trainer_log.jsonl"
@@ -29,6 +30,8 @@ class LogCallback(TrainerCallback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if state.global_step == 0 and self.path.exists() and not _resuming(args):
                 self.path.unlink()
+            elif state.global_step > 0:  # resumed: steps a killed run logged after its checkpoint run again
+                truncate_log(self.path, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not is_main_process() or not logs:
@@ -50,6 +53,15 @@ class LogCallback(TrainerCallback):
         logger.info("step %d/%d %s", state.global_step, state.max_steps, shown)
 
 
+class StopOnSignal(TrainerCallback):
+    """A stop request (SIGTERM, Ctrl-C, the parent gone) ends training after this step, with a checkpoint saved."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if stop_requested():
+            control.should_save = True
+            control.should_training_stop = True
+
+
 class QuietProgressCallback(ProgressCallback):
     """The tqdm bar without its copy of every log dict: LogCallback already prints one readable line per step."""
 
@@ -63,6 +75,18 @@ def quiet_progress(trainer) -> None:
     trainer.pop_callback(PrinterCallback)
     if had_bar:
         trainer.add_callback(QuietProgressCallback)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep the lines up to ``step`` (all dropped for 0), so a resumed run logs every step exactly once."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if step else []
+    kept = [line for line in lines if json.loads(line).get("current_steps", 0) <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        tmp.replace(path)
 
 
 def _resuming(args) -> bool:

@@ -17,7 +17,7 @@ from genie_core.data.collator import drop_text_columns
 from genie_core.data.tokenized import get_dataset
 from genie_core.extras.logging import get_logger
 from genie_core.model import load_model, load_tokenizer
-from genie_core.stages.callbacks import LogCallback, quiet_progress
+from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
 from genie_core.stages.common import prepare_output_dir, save_metrics
 from genie_core.stages.trainer import train_and_save
 from genie_core.template import get_template
@@ -55,7 +55,7 @@ def build_dpo_trainer(args, tokenizer, data) -> GenieDPOTrainer:
         train_dataset=drop_text_columns(data.train),
         eval_dataset=drop_text_columns(data.eval) if data.eval is not None else None,
         processing_class=tokenizer,
-        callbacks=[LogCallback(args.training.output_dir), *tracking_callbacks()],
+        callbacks=[LogCallback(args.training.output_dir), StopOnSignal(), *tracking_callbacks()],
     )
     use_disabled_adapter_as_reference(trainer.model)
     quiet_progress(trainer)

@@ -22,6 +22,7 @@ import torch
 from genie_core.data.tokenized import get_dataset
 from genie_core.eval.predict import write_predictions
 from genie_core.extras.logging import get_logger, is_main_process
+from genie_core.extras.supervise import StopRequested, stop_requested
 from genie_core.model import load_model, load_tokenizer
 from genie_core.model.value_head import attach_value_head
 from genie_core.stages import ppo_core as core
@@ -161,9 +162,12 @@ def train(args, accelerator, model, head, reward, tokenizer, dataset, gen_kwargs
             write_log(out, step, total, epoch, time.time() - start, means)
             tracker.log(means, step)
             window.clear()
-        if should_save(t, step, total):
+        stopping = stop_requested() and step < total
+        if should_save(t, step, total) or stopping:
             state = {"kl_coef": kl_ctl.value, "score_moments": moments.state_dict(), "max_steps": total}
             save_checkpoint(out, step, policy, head, optimizer, scheduler, state, rank, world, t.save_total_limit)
+        if stopping:
+            raise StopRequested(f"stopped after step {step}, with a checkpoint saved")
 
     metrics = {"train_runtime": time.time() - start, "global_step": step, "kl_coef": kl_ctl.value}
     metrics.update({f"train_{k}": v for k, v in last_logged(out).items() if k in ("reward", "kl", "loss")})

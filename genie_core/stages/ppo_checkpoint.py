@@ -22,7 +22,7 @@ import torch
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger, is_main_process
 from genie_core.model.value_head import load_value_head, save_value_head
-from genie_core.stages.callbacks import TRAINER_LOG
+from genie_core.stages.callbacks import TRAINER_LOG, truncate_log
 from genie_core.stages.common import complete_checkpoints, write_json
 
 logger = get_logger(__name__)
@@ -155,12 +155,8 @@ def should_save(t, step: int, total: int) -> bool:
 
 def reset_log(out: Path, step: int) -> None:
     """A fresh run starts a new log; a resumed one drops lines a killed run wrote after its last checkpoint."""
-    path = out / TRAINER_LOG
-    if not is_main_process() or not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip()] if step else []
-    kept = [line for line in lines if json.loads(line).get("current_steps", 0) <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    if is_main_process():
+        truncate_log(out / TRAINER_LOG, step)
 
 
 def write_log(out: Path, step: int, total: int, epoch: float, elapsed: float, stats: dict) -> None:

@@ -27,7 +27,7 @@ from genie_core.eval.reward import (
 from genie_core.extras.logging import get_logger, is_main_process
 from genie_core.model import load_model, load_tokenizer
 from genie_core.model.value_head import VALUE_HEAD_FILE, head_metadata, load_value_head, save_value_head
-from genie_core.stages.callbacks import LogCallback, quiet_progress
+from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
 from genie_core.stages.common import prepare_output_dir, save_metrics
 from genie_core.stages.trainer import train_and_save
 from genie_core.template import get_template
@@ -54,7 +54,7 @@ def run_rm(args) -> dict:
         data_collator=PairwiseCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         compute_metrics=compute_pairwise_metrics,
-        callbacks=[LogCallback(args.training.output_dir), *tracking_callbacks()],
+        callbacks=[LogCallback(args.training.output_dir), StopOnSignal(), *tracking_callbacks()],
     )
     trainer.head_metadata = head_metadata(args.model, args.finetuning)
     quiet_progress(trainer)

@@ -10,7 +10,8 @@ from transformers import Trainer
 
 from genie_core.data.collator import PackingCollator, PadCollator, drop_text_columns
 from genie_core.extras.logging import get_logger, is_main_process
-from genie_core.stages.callbacks import LogCallback, quiet_progress
+from genie_core.extras.supervise import StopRequested, stop_requested
+from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
 from genie_core.stages.common import resume_checkpoint, save_metrics
 from genie_core.stages.plotting import plot_loss
 from genie_core.tracking import tracking_callbacks
@@ -30,7 +31,7 @@ def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_cal
         eval_dataset=drop_text_columns(data.eval) if data.eval is not None else None,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LogCallback(training.output_dir), *tracking_callbacks(), *extra_callbacks],
+        callbacks=[LogCallback(training.output_dir), StopOnSignal(), *tracking_callbacks(), *extra_callbacks],
     )
     quiet_progress(trainer)
     return trainer
@@ -40,6 +41,8 @@ def train_and_save(args, trainer: Trainer) -> dict:
     """Train (resuming from the last complete checkpoint), save the final model atomically, plot."""
     out = Path(args.training.output_dir)
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(args))
+    if stop_requested():
+        raise StopRequested(f"stopped after step {trainer.state.global_step}, with a checkpoint saved")
     save_final_model(trainer, out)
     trainer.save_state()
     metrics = dict(result.metrics)

@@ -1,4 +1,9 @@
-"""Run a stage's child process: full log to a file, important lines to the run log, the whole tree killed on exit.
+"""Run a training child under supervision: its whole tree stops when we stop, whatever stops us.
+
+``run_child`` (pipeline stages): full log to a file, important lines to the run log. ``supervised_call``
+(`genie train`): output straight to the terminal. Both start the child in its own session with a parent-death
+signal, so Ctrl-C in the terminal reaches only us and we pass it on as SIGTERM (the child then checkpoints and
+exits), and SIGKILL of us still takes the child down.
 
 The child gets its own session (process group), so it can be signalled as a unit without touching the flow.
 Whatever ends the wait (the child failing, a cancelled flow's SIGTERM, Ctrl-C, any exception), the ``finally``
@@ -20,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from genie_core.extras.errors import GenieError
+from genie_core.extras.supervise import die_with_parent
 
 # a tqdm bar ("desc:  50%|█████     | 2/4 [00:11<00:11,  5.59s/it]"); output printed right after one shares its line
 _BAR = re.compile(r"[^|\r\n]*?\d+%\|[^|]*\|[^\]]*\]")
@@ -104,6 +110,7 @@ def run_child(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         try:
             assert proc.stdout is not None
@@ -125,3 +132,29 @@ def run_child(
     if returncode != 0:
         raise StageFailed(f"child exited with code {returncode} after {wall:.0f} s", "\n".join(tail), str(log_path))
     return wall
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while we supervised a child (Ctrl-C arrives as KeyboardInterrupt)."""
+
+
+def supervised_call(cmd: list[str], env: dict[str, str], grace_s: float = 8.0) -> int:
+    """Run ``cmd`` with the terminal as its output; on Ctrl-C or SIGTERM stop its tree and return 130/143."""
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    proc = None
+    try:
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent)
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 130
+    except Terminated:
+        return 143
+    finally:
+        if proc is not None and proc.poll() is None:
+            print("[genie] stopping the training process (it saves a checkpoint first) ...", flush=True)
+            kill_tree(proc, grace_s)
+        signal.signal(signal.SIGTERM, previous)
