@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 USAGE = """usage: genie run PIPELINE.yaml [key=value ...] [stage.key=value ...]
 `key=value` sets a config key for every stage; `stage.key=value` for one stage.
@@ -47,16 +49,14 @@ def main(argv: list[str]) -> int:
         return 2
     spec = load_pipeline(config, overrides)  # structural errors now, before Prefect starts
     print(f"Pipeline {spec.name}: {' -> '.join(step.name for step in spec.steps)}", flush=True)
-    if not os.environ.get("PREFECT_API_URL"):
-        print("Prefect: a temporary local server for this run (`genie ui --prefect` keeps one running).", flush=True)
-
     from prefect.exceptions import TerminationSignal
 
     from flows.pipelines import pipeline
 
     start = time.perf_counter()
     try:
-        state = pipeline(config, overrides, return_state=True)
+        with prefect_api():
+            state = pipeline(config, overrides, return_state=True)
     except (KeyboardInterrupt, TerminationSignal) as exc:
         code = 130 if isinstance(exc, KeyboardInterrupt) else 143
         print(
@@ -64,7 +64,9 @@ def main(argv: list[str]) -> int:
             "again to resume from the last checkpoint.",
             file=sys.stderr,
         )
-        return code
+        from genie_core.extras.supervise import quick_exit
+
+        quick_exit(code)  # the runs are recorded and the server stopped; interpreter teardown would take seconds
     wall = time.perf_counter() - start
     if not state.is_completed():
         print(f"\nPipeline {spec.name} {state.name.lower()} after {wall:.0f} s: {state.message}", file=sys.stderr)
@@ -76,6 +78,20 @@ def main(argv: list[str]) -> int:
         return 1
     print_summary(state.result(), wall)
     return 0
+
+
+@contextmanager
+def prefect_api() -> Iterator[None]:
+    """The configured Prefect API, or a temporary server of our own that the terminal's Ctrl-C does not reach."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from flows.server import temporary_server
+    from genie_core.extras.env import runs_dir
+
+    print("Prefect: a temporary local server for this run (`genie ui --prefect` keeps one running).", flush=True)
+    with temporary_server(runs_dir() / "prefect-server.log"):
+        yield
 
 
 def print_summary(summary: dict, wall: float) -> None:

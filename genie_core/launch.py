@@ -10,7 +10,7 @@ import os
 import sys
 
 from genie_core.extras.env import apply_quiet_env
-from genie_core.extras.supervise import EXIT_STOPPED, StopRequested, die_with_parent, install_stop_handler
+from genie_core.extras.supervise import EXIT_STOPPED, StopRequested, die_with_parent, install_stop_handler, quick_exit
 
 
 def disk_full_message(exc: OSError) -> str:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         run_stage(args)
     except StopRequested as exc:
         print(f"[genie] {exc}; run the same command again to resume.", file=sys.stderr, flush=True)
-        return EXIT_STOPPED
+        quick_exit(EXIT_STOPPED)
     except GenieError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -13,6 +13,7 @@ from pathlib import Path
 from genie_core.extras.locks import DirLock
 from genie_core.extras.logging import get_logger
 from genie_core.extras.process import supervised_call
+from genie_core.extras.supervise import EXIT_STOPPED, quick_exit
 from genie_core.hparams import GenieArgs, dump_config
 
 logger = get_logger(__name__)
@@ -106,6 +107,7 @@ def _run_locked(args: GenieArgs, launch: bool) -> int:
     cmd = launch_command(config_path, args.launch.num_processes, args.launch.accelerate_config)
     logger.info("Launching: %s", " ".join(cmd))
     code = supervised_call(cmd, env=child_env(args.launch.num_processes))
-    if code in (130, 143):
+    if code in (130, EXIT_STOPPED):
         logger.warning("Stopped; run the same command again to resume from the last checkpoint.")
+        quick_exit(code)  # nothing left to do; torch's teardown would only keep the terminal waiting
     return code

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -390,6 +391,81 @@ def test_interrupted_run_leaves_no_child_process(env, tiny_model_dir):
         [exp.experiment_id], "tags.`genie.pipeline` = 'interrupt' and tags.`genie.step` = 'sft'"
     )
     assert stage.info.status == "KILLED"  # recorded as interrupted, not left RUNNING
+
+
+def _ctrl_c_genie_run(config: Path, runs: Path, after_step: int = 0) -> tuple[int, float, str]:
+    """Start `genie run` as a terminal would (its own process group, its own temporary Prefect server), press Ctrl-C
+    once the stage has trained two steps past ``after_step``; return the exit code, the seconds from Ctrl-C to exit
+    and the output."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    output = runs.parent / "ctrl-c.out"
+
+    def trained() -> bool:
+        for log in (runs / "ctrl-c").glob("sft-*/trainer_log.jsonl"):
+            steps = [json.loads(line).get("current_steps", 0) for line in log.read_text().splitlines()[-3:]]
+            if steps and max(steps) > after_step + 1:
+                return True
+        return False
+
+    with open(output, "w") as out:  # a file, not a pipe nobody reads while we wait
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", str(config)],
+            env={**env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(lambda: trained() or proc.poll() is not None, 300, "the stage to train")
+        assert proc.poll() is None, output.read_text()[-3000:]
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends to its foreground group
+        pressed = time.monotonic()
+        proc.wait(timeout=60)
+        return proc.returncode, time.monotonic() - pressed, output.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_ctrl_c_on_genie_run_stops_within_seconds_and_resumes(env, tiny_model_dir):
+    """Ctrl-C reaches only `genie run` (not its temporary Prefect server): the stage checkpoints, its MLflow runs end
+    KILLED, everything exits within 10 s; the same command then resumes the stage in the same MLflow run."""
+    data = write_registry(env["root"] / "ctrl-c-data")
+    config = pipeline_yaml(
+        env["root"] / "ctrl-c.yaml",
+        tiny_model_dir,
+        data,
+        name="ctrl-c",
+        sft={"max_steps": 100000, "save_steps": 100000, "logging_steps": 1},
+    )
+    code, seconds, out = _ctrl_c_genie_run(config, env["runs"])
+    assert code == 130 and seconds < 10, (code, seconds, out[-3000:])
+    assert "interrupted" in out and "Traceback" not in out, out[-3000:]
+    assert not _descendants_with(str(env["runs"] / "ctrl-c")), "a stage process outlived `genie run`"
+    [stage_dir] = (env["runs"] / "ctrl-c").glob("sft-*")
+    [checkpoint] = [p for p in stage_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    client = _mlflow()
+    exp = client.get_experiment_by_name("genie-tests")
+    runs = client.search_runs([exp.experiment_id], "tags.`genie.pipeline` = 'ctrl-c'")
+    assert {r.info.status for r in runs} == {"KILLED"} and len(runs) == 2, [
+        (r.info.run_name, r.info.status) for r in runs
+    ]
+    [stage_run] = [r for r in runs if r.data.tags.get("genie.step") == "sft"]
+
+    step = int(checkpoint.name.split("-")[1])
+    code, seconds, out = _ctrl_c_genie_run(config, env["runs"], after_step=step)  # the same command again
+    assert code == 130 and seconds < 10, (code, seconds, out[-3000:])
+    assert f"resumes from {checkpoint}" in out, out[-3000:]
+    stage_runs = client.search_runs(
+        [exp.experiment_id], "tags.`genie.pipeline` = 'ctrl-c' and tags.`genie.step` = 'sft'"
+    )
+    assert [r.info.run_id for r in stage_runs] == [stage_run.info.run_id]  # one stage, one run, one history
+    records = [json.loads(line) for line in (stage_dir / "trainer_log.jsonl").read_text().splitlines()]
+    steps = [r["current_steps"] for r in records if "loss" in r]
+    assert steps == list(range(1, len(steps) + 1)), "a step was logged twice or lost"
+    assert [r["current_steps"] for r in records if "train_loss" in r] == [steps[-1]]  # only the last attempt's end
+    history = [m.step for m in client.get_metric_history(stage_run.info.run_id, "loss")]
+    assert sorted(history) == sorted(set(history))
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from genie_core.extras.errors import GenieError
-from genie_core.extras.supervise import die_with_parent
+from genie_core.extras.supervise import EXIT_STOPPED, die_with_parent
 
 # a tqdm bar ("desc:  50%|█████     | 2/4 [00:11<00:11,  5.59s/it]"); output printed right after one shares its line
 _BAR = re.compile(r"[^|\r\n]*?\d+%\|[^|]*\|[^\]]*\]")
@@ -152,7 +152,7 @@ def supervised_call(cmd: list[str], env: dict[str, str], grace_s: float = 8.0) -
     except KeyboardInterrupt:
         return 130
     except Terminated:
-        return 143
+        return EXIT_STOPPED
     finally:
         if proc is not None and proc.poll() is None:
             print("[genie] stopping the training process (it saves a checkpoint first) ...", flush=True)

@@ -78,11 +78,13 @@ def quiet_progress(trainer) -> None:
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Keep the lines up to ``step`` (all dropped for 0), so a resumed run logs every step exactly once."""
+    """Keep the lines up to ``step`` (all dropped for 0), so a resumed run logs every step exactly once; the summary
+    line of an attempt that was stopped there goes too, since training did not end at that step."""
     if not path.exists():
         return
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if step else []
-    kept = [line for line in lines if json.loads(line).get("current_steps", 0) <= step]
+    records = [json.loads(line) for line in lines]
+    kept = [line for line, r in zip(lines, records) if r.get("current_steps", 0) <= step and "train_loss" not in r]
     if len(kept) != len(lines):
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
