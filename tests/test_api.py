@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -252,13 +256,112 @@ def test_bad_body_is_400_naming_the_field(client, body, field):
     assert info.value.body["param"] == field or field in info.value.body["message"]
 
 
-def test_malformed_json_is_400(server):
-    response = httpx.post(
-        f"{server}/v1/chat/completions",
-        content=b"{not json",
-        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"{not json", "body is not valid JSON: Expecting property name enclosed in double quotes (at character 1)"),
+        (b'{"messages": [', "body is not valid JSON: Expecting value (at character 14)"),
+        (b"[1, 2]", "body must be a JSON object (sent with Content-Type: application/json)"),
+        (b'{"messages": "\xff"}', "body is not valid JSON: it is not UTF-8 text (invalid start byte)"),
+    ],
+)
+def test_malformed_json_is_400_saying_what_is_wrong(server, raw, message):
+    response = httpx.post(f"{server}/v1/chat/completions", content=raw, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": message,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "raw, param, where",
+    [
+        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages", "messages[0].content"),
+        (
+            b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "a\\udfff"}]}]}',
+            "messages",
+            "messages[0].content[0].text",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], '
+            b'"tools": [{"type": "function", "function": {"name": "f", "description": "\\ud83d"}}]}',
+            "tools",
+            "tools[0].function.description",
+        ),
+    ],
+)
+def test_invalid_unicode_is_400_naming_the_field(server, raw, param, where):
+    """JSON lets a lone surrogate through as an escape; the tokenizer cannot take it, so the door refuses it."""
+    response = httpx.post(f"{server}/v1/chat/completions", content=raw, headers=AUTH)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert error["message"].startswith(f"{where} is not valid Unicode: it holds a lone surrogate")
+    ok = httpx.post(f"{server}/v1/chat/completions", json={"messages": HELLO, "max_tokens": 2}, headers=AUTH)
+    assert ok.status_code == 200  # and the server is still serving
+
+
+@pytest.mark.parametrize(
+    "setting, allowed",
+    [
+        ({"repetition_penalty": 1e-300}, "in [0.01, 100]"),
+        ({"repetition_penalty": 1000}, "in [0.01, 100]"),
+        ({"top_k": 10**30}, "in [0, 1000000]"),
+        ({"top_k": -1}, "in [0, 1000000]"),
+        ({"temperature": 2.5}, "in [0, 2]"),
+        ({"top_p": 0}, "in (0, 1]"),
+        ({"n": 0}, "in [1, 8]"),
+        ({"n": 9}, "in [1, 8]"),
+        ({"max_tokens": 0}, "in [1, 256]"),
+        ({"max_completion_tokens": 257}, "in [1, 256]"),
+    ],
+)
+def test_sampling_settings_out_of_range_are_400_naming_field_and_range(server, setting, allowed):
+    ((name, value),) = setting.items()
+    response = httpx.post(f"{server}/v1/chat/completions", json={"messages": HELLO, **setting}, headers=AUTH)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == name and error["message"] == f"{name} must be {allowed}, got {value!r}"
+
+
+@pytest.mark.parametrize(
+    "extra, status",
+    [
+        ({"max_tokens": 2.0}, 200),  # JSON Schema's integer includes 2.0
+        ({"do_sample": "yes"}, 400),
+        ({"stream": 1}, 400),
+        ({"n": "2"}, 400),
+        ({"n": True}, 400),
+        ({"temperature": "0.5"}, 400),
+        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, 400),
+    ],
+)
+def test_the_server_accepts_exactly_the_documented_types(server, extra, status):
+    response = httpx.post(f"{server}/v1/chat/completions", json={"messages": HELLO, **extra}, headers=AUTH)
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert response.json()["error"]["param"] == next(iter(extra))
+
+
+def test_a_refused_request_does_not_fail_the_ones_sent_with_it(server):
+    bodies = (
+        [{"messages": HELLO}] * 2 + [{"messages": HELLO, "repetition_penalty": 1e-300}] + [{"messages": HELLO}] * 2
     )
-    assert response.status_code == 400 and "error" in response.json()
+
+    async def main():
+        async with httpx.AsyncClient(base_url=server, headers=AUTH, timeout=120) as ac:
+            return await asyncio.gather(*[ac.post("/v1/chat/completions", json=b) for b in bodies])
+
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200, 200, 400, 200, 200]
+    assert responses[2].json()["error"]["param"] == "repetition_penalty"
+    assert {r.json()["choices"][0]["message"]["content"] for r in responses if r.status_code == 200} == {GREETING}
 
 
 def test_16_concurrent_requests_complete_in_shared_batches(server):
@@ -283,13 +386,34 @@ def test_docs_and_openapi_are_served(server):
     assert httpx.get(f"{server}/docs").status_code == 200
 
 
+def test_openapi_documents_what_the_server_answers(server):
+    spec = httpx.get(f"{server}/openapi.json").json()
+    chat = spec["paths"]["/v1/chat/completions"]["post"]["responses"]
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]
+    assert chat["400"]["content"]["application/json"]["schema"] == error
+    assert set(chat) == {"200", "400", "401", "413", "503"} and "Retry-After" in chat["503"]["headers"]
+    assert set(chat["200"]["content"]) == {"application/json", "text/event-stream"}
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    request = schemas["ChatCompletionRequest"]["properties"]
+    assert request["do_sample"]["anyOf"] == [{"type": "boolean"}, {"type": "null"}]
+    assert {"type": "integer", "minimum": 1, "maximum": 256} in request["max_tokens"]["anyOf"]  # this server's limit
+    assert request["n"]["maximum"] == 8  # its max_batch_size
+    assert schemas["FunctionDef"]["required"] == ["name"]
+    wrong_method = httpx.put(f"{server}/v1/chat/completions", headers=AUTH)  # not in the document
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+
+
 def test_scoring_needs_a_reward_model(client):
     with pytest.raises(openai.APIStatusError) as info:
         client.post("/score/evaluation", body={"model": "parrot", "messages": ["a"]}, cast_to=dict)
     assert info.value.status_code == 501 and "rm stage" in info.value.message
 
 
-# ---- in-process: limits and the reward endpoint --------------------------------------------------------------
+# ---- in-process: limits, disconnects, the OpenAPI contract and the reward endpoint -----------------------------
 
 
 def _engine(model_dir: Path, batching: BatcherConfig | None = None, **extra) -> ChatEngine:
@@ -319,6 +443,112 @@ def test_full_queue_answers_503_and_the_server_keeps_serving(tiny_model_dir):
         engine.close()
 
 
+@contextmanager
+def _serving(app) -> Iterator[str]:
+    """``app`` under uvicorn on a free 127.0.0.1 port in this process, so a test can watch its batcher."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_client_that_goes_away_frees_its_rows(tiny_model_dir, stream):
+    """Eight rows that would decode 900 tokens each leave the batch as soon as their client hangs up."""
+    engine = _engine(tiny_model_dir)
+    n, max_tokens = 8, 900
+    try:
+        settings = ApiSettings(max_tokens_limit=max_tokens)
+        with _serving(wrap_limits(create_app(engine, settings), settings)) as base:
+            batcher = engine.batcher
+            body = json.dumps(
+                {"messages": [{"role": "user", "content": "vat vat vat"}], "n": n, "max_tokens": max_tokens}
+                | ({"stream": True} if stream else {})
+            ).encode()
+            port = int(base.rsplit(":", 1)[1])
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                if stream:
+                    assert b"data:" in client.recv(4096)  # the first chunk arrived: generation is under way
+                else:
+                    _wait_for(lambda: batcher.running == n, "the rows to start")
+            # the client has hung up; the random model never stops on this prompt, so only a cancel ends the rows
+            _wait_for(lambda: batcher.running == 0 and batcher.queued == 0, "the rows to leave")
+            stats = batcher.stats
+            assert stats["cancelled"] == n
+            assert stats["tokens"] < n * max_tokens // 10  # left within a few steps, not after 900
+            with httpx.Client(base_url=base, timeout=60) as again:
+                reply = again.post("/v1/chat/completions", json={"messages": HELLO, "max_tokens": 3})
+            assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] == 3
+    finally:
+        engine.close()
+
+
+# Schemathesis' CLI, as its pytest loader for a schema served by a fixture does not run under pytest 9. Per operation:
+# its coverage cases (boundaries, wrong types, missing fields, unexpected methods), then this many generated ones.
+FUZZ_EXAMPLES = 100
+FUZZ_CONFIG = """
+headers = {{ Authorization = "Bearer {key}" }}
+
+[generation]
+max-examples = {examples}
+deterministic = true
+database = "none"
+
+# A schema cannot state a conversation's rules (it starts with a user turn and ends with a user or tool turn, tool
+# call arguments are JSON, it fits the context), so a schema-valid chat body may still be refused with a 400.
+[[operations]]
+include-path = "/v1/chat/completions"
+checks.positive_data_acceptance.enabled = false
+"""
+
+
+def test_the_server_keeps_its_openapi_contract(tiny_model_dir, tmp_path):
+    """Generated requests, valid and not, over loopback: no 5xx; every status, content type, header and body (JSON,
+    and each server-sent event) is one the OpenAPI document allows; invalid bodies are refused and valid scoring
+    requests accepted. The server caps max_tokens at 4 (and says so in its schema), so every case stays cheap."""
+    pytest.importorskip("schemathesis")
+    engine = _engine(
+        tiny_model_dir, BatcherConfig(batch_wait_ms=0), checkpoint_dir=str(_reward_model(tiny_model_dir, tmp_path))
+    )
+    settings = ApiSettings(api_key=KEY, max_tokens_limit=4, max_body_bytes=256 * 1024)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(FUZZ_CONFIG.format(key=KEY, examples=FUZZ_EXAMPLES))
+    try:
+        with _serving(wrap_limits(create_app(engine, settings), settings)) as base:
+            cmd = [sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", str(config), "run"]
+            cmd += [f"{base}/openapi.json", "--workers", "1"]
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        engine.close()
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
+    generated = re.search(r"(\d+) generated, \1 passed", run.stdout)
+    assert generated and int(generated.group(1)) >= 300, run.stdout[-2000:]
+    assert engine.batcher.stats["requests"] >= 50  # plenty of them got as far as generating
+
+
 def test_oversized_body_is_413(tiny_model_dir):
     engine = _engine(tiny_model_dir)
     try:
@@ -333,7 +563,8 @@ def test_oversized_body_is_413(tiny_model_dir):
         engine.close()
 
 
-def test_reward_model_scores_texts(tiny_model_dir, tmp_path):
+def _reward_model(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """An rm stage's output on the tiny model: a LoRA adapter and a random value head."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -346,8 +577,11 @@ def test_reward_model_scores_texts(tiny_model_dir, tmp_path):
     torch.manual_seed(0)
     head = attach_value_head(base, init_std=1.0)
     save_value_head(head, rm_dir)
+    return rm_dir
 
-    engine = _engine(tiny_model_dir, checkpoint_dir=str(rm_dir))
+
+def test_reward_model_scores_texts(tiny_model_dir, tmp_path):
+    engine = _engine(tiny_model_dir, checkpoint_dir=str(_reward_model(tiny_model_dir, tmp_path)))
     try:
         assert engine.can_score
         app = create_app(engine, ApiSettings())

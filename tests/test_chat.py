@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from genie_core.chat.args import parse_infer_args
-from genie_core.chat.batcher import BatcherConfig, EngineBusy, GenerationRequest
+from genie_core.chat.batcher import Batcher, BatcherConfig, EngineBusy, GenerationRequest
 from genie_core.chat.engine import ChatEngine, resolve_template_name
-from genie_core.chat.sampling import SamplingParams
+from genie_core.chat.sampling import BatchSampler, SamplingParams
 from genie_core.chat.textstream import TextStream
 from genie_core.chat.tools import calls_to_text, may_be_tool_call, parse_tool_calls, tools_to_text
 from genie_core.extras.errors import ConfigError, GenieError
@@ -184,6 +184,83 @@ def test_full_queue_refuses_and_cancel_frees_the_batch(tiny_model_dir):
         eng.close()
     with pytest.raises(GenieError, match="shut down"):
         eng.batcher.submit(GenerationRequest([1, 2, 3]))
+
+
+@pytest.fixture()
+def patient_batcher(engine):
+    """A second batcher on the engine's model that waits long enough for a few quick submits to share a batch."""
+    batcher = Batcher(engine.model, engine.tokenizer, engine.stop_token_ids, BatcherConfig(batch_wait_ms=300))
+    yield batcher
+    batcher.close()
+
+
+GOOD_PROMPTS = [*CONVERSATIONS, [{"role": "user", "content": "Give three tips for staying healthy."}]]
+
+
+def _greedy(ids: list[int]) -> GenerationRequest:
+    return GenerationRequest(ids, SamplingParams(do_sample=False), max_new_tokens=12)
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ({"params": SamplingParams(do_sample=True, repetition_penalty=1e-300)}, "no valid distribution"),
+        ({"params": SamplingParams(do_sample=True, temperature=float("nan"))}, "no valid distribution"),
+        ({"extra_ids": [10**6]}, "IndexError"),  # past the vocabulary: the prefill's embedding lookup raises
+    ],
+    ids=["penalty-underflow", "nan-temperature", "token-past-vocab"],
+)
+def test_a_failing_request_fails_alone_in_its_batch(engine, patient_batcher, bad, error):
+    """Door validation bypassed: whatever one request breaks, the four sharing its batch still complete."""
+    prompts = [engine.encode(c) for c in GOOD_PROMPTS]
+    culprit = GenerationRequest(
+        prompts[0] + bad.get("extra_ids", []), bad.get("params", SamplingParams(do_sample=False)), 12
+    )
+    requests = [_greedy(prompts[0]), _greedy(prompts[1]), culprit, _greedy(prompts[2]), _greedy(prompts[3])]
+    handles = [patient_batcher.submit(r) for r in requests]
+    with pytest.raises(GenieError, match=error):
+        handles[2].result()
+    good = handles[:2] + handles[3:]
+    assert [h.result()[0].text for h in good] == [_hf_greedy(engine, ids, 12) for ids in prompts]
+    stats = patient_batcher.stats
+    assert stats["requests"] == 5 and stats["failed"] == 1
+    if "extra_ids" in bad:  # the batch's prefill raised: each request was re-run alone, only the culprit failed
+        assert stats["retries"] == 1
+    else:  # the sampler flagged one row: it left, the others went on in the same batch
+        assert stats["batches"] == 1 and stats["retries"] == 0
+
+
+def test_a_failed_decoding_step_resumes_each_request_alone(engine, patient_batcher):
+    """A step that raises with several requests aboard (say, a device error) retries them one by one, each
+    from the tokens it already streamed: the replies equal undisturbed ones, nothing repeated or lost."""
+    forward, steps = patient_batcher._forward, []
+
+    def flaky(**inputs):
+        ids = inputs["input_ids"]
+        if ids.shape[0] > 1 and ids.shape[1] == 1:  # a decoding step of a shared batch
+            steps.append(ids.shape[0])
+            if len(steps) == 5:
+                raise RuntimeError("simulated device error")
+        return forward(**inputs)
+
+    patient_batcher._forward = flaky
+    prompts = [engine.encode(c) for c in GOOD_PROMPTS]
+    handles = [patient_batcher.submit(_greedy(ids)) for ids in prompts]
+    streamed = [[ev.text for ev in h] for h in handles]
+    assert ["".join(parts) for parts in streamed] == [_hf_greedy(engine, ids, 12) for ids in prompts]
+    assert len(steps) >= 5 and patient_batcher.stats["retries"] == 1 and patient_batcher.stats["failed"] == 0
+
+
+def test_sampler_reports_bad_rows_and_clamps_top_k():
+    logits = torch.tensor([[0.0, 1.0, 2.0], [float("nan"), 0.0, 1.0], [1.0, 2.0, 3.0]])
+    params = [
+        SamplingParams(do_sample=False),
+        SamplingParams(do_sample=False),
+        SamplingParams(do_sample=True, top_k=10**30, top_p=1.0),  # past int64: keeps the whole vocabulary
+    ]
+    tokens, valid = BatchSampler(params, [[0], [0], [0]], 3, "cpu")(logits)
+    assert valid.tolist() == [True, False, True]
+    assert tokens[0].item() == 2 and 0 <= tokens[2].item() < 3
 
 
 def test_text_stream_holds_partial_characters_and_stop_prefixes(tiny_model_dir):

@@ -6,6 +6,10 @@ settings, streams its own text and leaves the batch when it stops. A request tha
 it at the next step when rows are free: its prompt is encoded on its own, and its KV cache is left-padded and
 stacked onto the running one (models whose caches are not plain growing tensors, e.g. sliding-window layers, wait
 for the next batch instead). A full queue refuses new work (``EngineBusy``) instead of growing without bound.
+
+A failure stays with the request that causes it: a row that cannot sample fails its request and leaves the batch,
+and a prefill or decoding step that raises with several requests aboard is retried with each request alone (resuming
+from the tokens it already has), so only the request that fails alone is reported as failed.
 """
 
 from __future__ import annotations
@@ -76,6 +80,10 @@ class Completion:
 
 
 _DONE = object()
+_NO_DISTRIBUTION = (
+    "sampling produced no valid distribution (non-finite scores); check temperature, top_k, top_p and "
+    "repetition_penalty"
+)
 
 
 class RequestHandle:
@@ -89,6 +97,7 @@ class RequestHandle:
         self._events: Any = asyncio.Queue() if loop is not None else queue.Queue()
         self._cancelled = threading.Event()
         self._open_rows = request.n
+        self._done = False
 
     @property
     def cancelled(self) -> bool:
@@ -107,15 +116,25 @@ class RequestHandle:
         except RuntimeError:  # the event loop is gone, so nobody is listening
             self.cancel()
 
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
     def _emit(self, event: Event) -> None:
+        if self._done:
+            return
         self._put(event)
         if event.finish_reason is not None:
             self._open_rows -= 1
             if self._open_rows == 0:
+                self._done = True
                 self._put(_DONE)
 
     def _fail(self, message: str) -> None:
-        self.error = message
+        """End the request with an error; later events of its other rows are dropped."""
+        if self._done:
+            return
+        self.error, self._done = message, True
         self._put(_DONE)
 
     def __iter__(self):
@@ -157,7 +176,16 @@ class _Row:
     handle: RequestHandle
     index: int
     stream: TextStream
-    tokens: int = 0
+    ids: list[int] = field(default_factory=list)  # generated so far: a retried row resumes from them
+    done: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return len(self.ids)
+
+    @property
+    def live(self) -> bool:
+        return not self.done and not self.handle.failed
 
 
 @dataclass
@@ -219,9 +247,19 @@ class Batcher:
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.max_positions = getattr(model.config, "max_position_embeddings", None) or 1 << 30
-        self.stats = {"batches": 0, "requests": 0, "rows": 0, "max_rows": 0, "joined": 0}
+        self.stats = {
+            "batches": 0,
+            "requests": 0,
+            "rows": 0,
+            "max_rows": 0,
+            "joined": 0,
+            "tokens": 0,  # sampled tokens, all rows together
+            "cancelled": 0,  # rows that left because their request was cancelled (e.g. the client went away)
+            "failed": 0,  # requests that ended with an error
+            "retries": 0,  # batches that failed and were re-run request by request
+        }
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
-        self._running: list[RequestHandle] = []
+        self._rows: list[_Row] = []  # every row of the batch being decoded, finished ones too
         self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._pending: deque[RequestHandle] = deque()
         self._cond = threading.Condition()
@@ -248,6 +286,11 @@ class Batcher:
     @property
     def queued(self) -> int:
         return len(self._pending)
+
+    @property
+    def running(self) -> int:
+        """Rows still generating in the current batch."""
+        return sum(row.live for row in list(self._rows))
 
     def close(self) -> None:
         with self._cond:
@@ -304,20 +347,58 @@ class Batcher:
             batch = self._next_batch()
             if batch is None:
                 break
-            if not batch:
-                continue
-            self._running = list(batch)
-            try:
-                self._generate(batch)
-            except Exception as exc:  # keep serving: report the failure to this batch's callers
-                logger.exception("Generation failed for a batch of %d request(s)", len(self._running))
-                for handle in self._running:
-                    handle._fail(f"{type(exc).__name__}: {exc}")
-            self._running = []
+            if batch:
+                self._rows = self._new_rows(batch)  # joiners are appended to this list as they arrive
+                self._run(self._rows, join=True)
+                self._rows = []
         with self._cond:
             for handle in self._pending:
                 handle._fail("the engine shut down")
             self._pending.clear()
+
+    def _new_rows(self, handles: list[RequestHandle]) -> list[_Row]:
+        self.stats["requests"] += len(handles)
+        rows = [_Row(h, i, TextStream(self.tokenizer, h.request.stop)) for h in handles for i in range(h.request.n)]
+        self.stats["rows"] += len(rows)
+        return rows
+
+    def _run(self, rows: list[_Row], join: bool) -> None:
+        """Decode ``rows`` to the end; if that raises with several requests aboard, re-run each one alone.
+
+        Re-runs resume from the tokens each row already streamed and take no joiners, so every re-run either ends
+        its own request or fails it alone: a failure is only ever reported to a request that fails by itself.
+        """
+        try:
+            self._decode(rows, join)
+            return
+        except Exception as exc:  # keep serving: find out which request the failure belongs to
+            error = exc
+        left = []
+        for row in rows:
+            if row.live and row.handle.cancelled:
+                self._finish(row, "cancelled")  # nobody waits for it: no need to retry
+            elif row.live:
+                left.append(row)
+        handles = list(dict.fromkeys(row.handle for row in left))
+        if len(handles) <= 1:
+            logger.error("Generation failed for a request", exc_info=error)
+            for handle in handles:
+                self._fail(handle, f"{type(error).__name__}: {error}")
+            return
+        logger.warning(
+            "A batch of %d requests failed (%s: %s); retrying them one by one",
+            len(handles),
+            type(error).__name__,
+            error,
+        )
+        self.stats["retries"] += 1
+        for handle in handles:
+            self._run([row for row in left if row.handle is handle], join=False)
+
+    def _fail(self, handle: RequestHandle, message: str) -> None:
+        if not handle.failed:
+            self.stats["failed"] += 1
+        handle._fail(message)
 
     def _forward(self, **inputs):
         if self._takes_logits_to_keep:
@@ -325,14 +406,11 @@ class Batcher:
         out = self.model(**inputs, use_cache=True)
         return out.logits[:, -1, :], out.cache if hasattr(out, "cache") else out.past_key_values
 
-    def _prefill(self, handles: list[RequestHandle]) -> _Running:
-        """Encode the prompts of ``handles`` (left-padded) and return the batch state ready to sample."""
+    def _prefill(self, rows: list[_Row]) -> _Running:
+        """Encode the prompts of ``rows`` (plus what they generated already; left-padded), ready to sample."""
         from transformers import DynamicCache
 
-        rows = [_Row(h, i, TextStream(self.tokenizer, h.request.stop)) for h in handles for i in range(h.request.n)]
-        prompts = [r.handle.request.prompt_ids for r in rows]
-        self.stats["requests"] += len(handles)
-        self.stats["rows"] += len(rows)
+        prompts = [r.handle.request.prompt_ids + r.ids for r in rows]
         longest = max(len(p) for p in prompts)
         input_ids = torch.tensor([[self.pad_id] * (longest - len(p)) + p for p in prompts], device=self.device)
         mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts], device=self.device)
@@ -340,32 +418,84 @@ class Batcher:
         sampler = BatchSampler([r.handle.request.params for r in rows], prompts, self.vocab_size, self.device)
         cache = DynamicCache(config=self.model.config)
         logits, cache = self._forward(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache)
-        return _Running(rows, logits, cache, mask, positions[:, -1:] + 1, sampler)
+        return _Running(list(rows), logits, cache, mask, positions[:, -1:] + 1, sampler)
+
+    def _join(self, state: _Running, free_rows: int, batch_rows: list[_Row]) -> None:
+        """Prefill waiting requests that fit and merge them in; a request whose prefill fails is failed alone."""
+        joiners = self._take_joiners(free_rows)
+        if not joiners:
+            return
+        rows = self._new_rows(joiners)
+        batch_rows += rows
+        self.stats["joined"] += len(joiners)
+        try:
+            states = [self._prefill(rows)]
+        except Exception:  # find the request(s) whose prompt fails; the running rows are not involved
+            groups = [[row for row in rows if row.handle is handle] for handle in joiners]
+            states = [st for st in map(self._prefill_alone, groups) if st is not None]
+        for other in states:  # outside the guard: a failed merge leaves the batch broken, for _run to retry
+            state.merge(other)
+
+    def _prefill_alone(self, rows: list[_Row]) -> _Running | None:
+        """Prefill the rows of one request; if that fails, the request fails and None comes back."""
+        try:
+            return self._prefill(rows)
+        except Exception as exc:
+            logger.warning("Prefill failed for a request (%s: %s)", type(exc).__name__, exc)
+            self._fail(rows[0].handle, f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _sample(self, state: _Running) -> tuple[list[int], list[bool]]:
+        """The next token of every row and whether the row could sample; row by row if the batch raises."""
+        try:
+            tokens, valid = state.sampler(state.logits)
+            return tokens.tolist(), valid.tolist()
+        except Exception as exc:
+            if len(state.rows) == 1:
+                raise
+            logger.warning("Sampling failed for a batch of %d rows (%s); sampling row by row", len(state.rows), exc)
+        tokens, valid = [], []
+        for i in range(len(state.rows)):
+            try:
+                token, ok = state.sampler.row(i)(state.logits[i : i + 1])
+                tokens.append(int(token[0]))
+                valid.append(bool(ok[0]))
+            except Exception:
+                tokens.append(0)
+                valid.append(False)
+        return tokens, valid
 
     @torch.inference_mode()
-    def _generate(self, batch: list[RequestHandle]) -> None:
-        state = self._prefill(batch)
+    def _decode(self, rows: list[_Row], join: bool) -> None:
+        state = self._prefill(rows)
         self.stats["batches"] += 1
-        joinable = _joinable(state.cache)
-        while state.rows:
+        join = join and _joinable(state.cache)
+        while True:
             free = self.config.max_batch_size - len(state.rows)
-            joiners = self._take_joiners(free) if joinable and free > 0 else []
-            if joiners:  # continuous batching: new requests start without waiting for this batch to end
-                self._running += joiners
-                state.merge(self._prefill(joiners))
-                self.stats["joined"] += len(joiners)
+            if join and free > 0:  # continuous batching: new requests start without waiting for this batch to end
+                self._join(state, free, rows)
             self.stats["max_rows"] = max(self.stats["max_rows"], len(state.rows))
-            tokens = state.sampler(state.logits)
-            state.sampler.observe(tokens)
-            keep = [i for i, (row, tok) in enumerate(zip(state.rows, tokens.tolist())) if self._advance(row, tok)]
+            tokens, valid = self._sample(state)
+            state.sampler.observe(torch.tensor(tokens, device=self.device))
+            for row, token, ok in zip(state.rows, tokens, valid):
+                if not row.live:
+                    continue  # another row of its request failed earlier in this step
+                if not ok:
+                    self._fail(row.handle, _NO_DISTRIBUTION)
+                    continue
+                try:
+                    self._advance(row, token)
+                except Exception as exc:  # e.g. decoding the text: only this request is affected
+                    logger.warning("Streaming a token failed (%s: %s)", type(exc).__name__, exc)
+                    self._fail(row.handle, f"{type(exc).__name__}: {exc}")
+            keep = [i for i, row in enumerate(state.rows) if row.live]
             if not keep:
                 break
             if len(keep) < len(state.rows):
                 state.select(keep)
-                tokens = tokens[torch.tensor(keep, device=self.device)]
             state.mask = torch.cat([state.mask, state.mask.new_ones(len(state.rows), 1)], dim=1)
             state.logits, state.cache = self._forward(
-                input_ids=tokens.unsqueeze(1),
+                input_ids=torch.tensor([[tokens[i]] for i in keep], device=self.device),
                 attention_mask=state.mask,
                 position_ids=state.next_pos,
                 cache=state.cache,
@@ -375,9 +505,10 @@ class Batcher:
     def _advance(self, row: _Row, token: int) -> bool:
         """Feed one sampled token to its row; emit text; return whether the row keeps generating."""
         handle = row.handle
+        self.stats["tokens"] += 1
         if token in self.stop_token_ids:
             return self._finish(row, "stop")
-        row.tokens += 1
+        row.ids.append(token)
         row.stream.push(token)
         if row.stream.stopped:
             return self._finish(row, "stop")
@@ -392,5 +523,8 @@ class Batcher:
         return True
 
     def _finish(self, row: _Row, reason: str) -> bool:
+        row.done = True
+        if reason == "cancelled":
+            self.stats["cancelled"] += 1
         row.handle._emit(Event(row.index, row.stream.take(final=True), reason, row.tokens))
         return False

@@ -2,11 +2,13 @@
 
 Rows of one batch come from different requests, so temperature, top-k, top-p and the repetition penalty are
 per-row tensors here instead of the single values ``model.generate`` takes. The order follows transformers'
-(penalty, temperature, top-k, top-p); a greedy row takes the arg-max of the penalized logits.
+(penalty, temperature, top-k, top-p); a greedy row takes the arg-max of the penalized logits. A row whose settings
+(or model) yield no valid distribution is reported instead of sampled, so it cannot fail the rows beside it.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +36,9 @@ class BatchSampler:
         self.device = device
         self.greedy = torch.tensor([p.greedy for p in params], device=device)
         self.temperature = torch.tensor([max(p.temperature, 1e-5) for p in params], device=device).unsqueeze(1)
-        self.top_k = torch.tensor([p.top_k if p.top_k > 0 else vocab_size for p in params], device=device)
+        # k past the vocabulary keeps every token, as k = 0 does; clamping also keeps huge k inside int64
+        top_k = [min(p.top_k, vocab_size) if p.top_k > 0 else vocab_size for p in params]
+        self.top_k = torch.tensor(top_k, device=device)
         self.top_p = torch.tensor([p.top_p for p in params], device=device).unsqueeze(1)
         self.penalty = torch.tensor([p.repetition_penalty for p in params], device=device).unsqueeze(1)
         self.seen = None
@@ -49,6 +53,12 @@ class BatchSampler:
         self.top_p, self.penalty = self.top_p[rows], self.penalty[rows]
         if self.seen is not None:
             self.seen = self.seen[rows]
+
+    def row(self, i: int) -> BatchSampler:
+        """A sampler for row ``i`` alone (to retry rows one by one when the batch could not sample)."""
+        single = copy.copy(self)
+        single.select(torch.tensor([i], device=self.device))
+        return single
 
     def extend(self, other: BatchSampler) -> None:
         """Append the rows of ``other`` (requests joining a running batch)."""
@@ -70,23 +80,38 @@ class BatchSampler:
         if self.seen is not None:
             self.seen[torch.arange(tokens.shape[0], device=self.device), tokens] = True
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """Next token per row from the last position's logits ``[batch, vocab]``."""
+    def __call__(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next token per row from the last position's logits ``[batch, vocab]``, and whether each row could sample.
+
+        A row is invalid when its scores hold NaN or +inf or its distribution has no finite mass (e.g. a
+        repetition penalty that underflows to 0); its token is meaningless and the caller must drop the row.
+        """
         logits = logits.float()
         vocab = logits.shape[-1]
         if self.seen is not None:
             seen = self.seen[:, :vocab]
             penalized = torch.where(logits < 0, logits * self.penalty, logits / self.penalty)
             logits = torch.where(seen, penalized, logits)
+        valid = _usable(logits)
         greedy_tokens = logits.argmax(dim=-1)
         if bool(self.greedy.all()):
-            return greedy_tokens
+            return greedy_tokens, valid
         scores = logits / self.temperature
         scores = _top_k(scores, self.top_k.clamp(max=vocab))
         scores = _top_p(scores, self.top_p)
         probs = torch.softmax(scores, dim=-1)
+        sampled_ok = torch.isfinite(probs).all(dim=-1) & (probs.sum(dim=-1) > 0)
+        valid = valid & (self.greedy | sampled_ok)
+        # multinomial refuses (or on CUDA, asserts on) a bad row, so bad rows draw from a harmless stand-in
+        probs = torch.where(valid.unsqueeze(1), probs, torch.ones_like(probs))
         sampled = torch.multinomial(probs, num_samples=1).squeeze(1)
-        return torch.where(self.greedy, greedy_tokens, sampled)
+        return torch.where(self.greedy, greedy_tokens, sampled), valid
+
+
+def _usable(scores: torch.Tensor) -> torch.Tensor:
+    """Rows with no NaN or +inf score and at least one finite one (-inf only masks a token out)."""
+    broken = torch.isnan(scores) | (scores == float("inf"))
+    return ~broken.any(dim=-1) & torch.isfinite(scores).any(dim=-1)
 
 
 def _top_k(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
