@@ -36,6 +36,7 @@ def quiet_prefect() -> None:
 def main(argv: list[str]) -> int:
     from genie_core.extras.env import apply_quiet_env
     from genie_core.hparams import parse_cli_tokens
+    from tasks.plan import plan_pipeline
     from tasks.spec import load_pipeline
 
     if not argv or argv[0] in ("-h", "--help"):
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
         print(f"error: give a pipeline YAML first.\n{USAGE}", file=sys.stderr)
         return 2
     spec = load_pipeline(config, overrides)  # structural errors now, before Prefect starts
+    plan_pipeline(spec)  # and every stage's config, model path and data, in under a second
     print(f"Pipeline {spec.name}: {' -> '.join(step.name for step in spec.steps)}", flush=True)
     from prefect.exceptions import TerminationSignal
 

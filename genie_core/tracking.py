@@ -411,7 +411,6 @@ class StepLogger:
             logger.warning("Metric logging to run %s failed (%s); continuing without it.", self.run_id, exc)
             self.enabled = False
 
-
     def _before(self, key: str) -> int:
         """A resumed stage re-runs the steps after its checkpoint; the ones already in the history stay as they are,
         so each step appears once."""

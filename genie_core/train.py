@@ -20,14 +20,17 @@ logger = get_logger(__name__)
 CONFIG_NAME = "genie_config.yaml"
 
 
-def preflight(args: GenieArgs, check_reward_model: bool = True) -> None:
-    """Check datasets, template name and reward model before any model or child process starts.
+def preflight(args: GenieArgs, check_reward_model: bool = True, check_model: bool = True) -> None:
+    """Check model path, datasets, template name and reward model before any model or child process starts.
 
-    A pipeline passes ``check_reward_model=False`` when the reward model is an upstream stage not yet run.
+    A pipeline passes ``check_reward_model``/``check_model`` False when that model is an upstream stage not yet run.
     """
     from genie_core.data.loader import load_examples, prompt_stage
+    from genie_core.model.source import check_model_source
     from genie_core.template import TEMPLATES
 
+    if check_model:
+        check_model_source(args.model.model_name_or_path)
     template = args.data.template
     if template not in (None, "", "auto") and template not in TEMPLATES:
         from genie_core.template import get_template
@@ -50,6 +53,34 @@ def preflight(args: GenieArgs, check_reward_model: bool = True) -> None:
         load_examples(d, stage, "eval")
     elif (t.do_eval or t.do_predict) and d.dataset and not t.do_train:
         load_examples(d, stage, "train", part="heldout")
+    warn_if_disk_short(args)
+
+
+def expected_output_bytes(args: GenieArgs) -> int:
+    """A rough size of what a stage writes: checkpoints hold weights plus two optimizer moments when the whole
+    model trains, an adapter when LoRA does."""
+    source = Path(args.model.model_name_or_path).expanduser()
+    weights = 0
+    if source.is_dir():
+        weights = sum(p.stat().st_size for p in source.glob("*.safetensors"))
+        weights = weights or sum(p.stat().st_size for p in source.glob("*.bin"))
+    per_checkpoint = weights * 3 if args.finetuning.finetuning_type in ("full", "freeze") else weights // 20
+    kept = args.training.save_total_limit or 2
+    return per_checkpoint * kept + weights + (64 << 20)
+
+
+def warn_if_disk_short(args: GenieArgs) -> None:
+    import shutil
+
+    where = Path(args.training.output_dir).expanduser().resolve()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free, needed = shutil.disk_usage(where).free, expected_output_bytes(args)
+    if free < needed:
+        logger.warning(
+            "Only %.1f GiB free under %s; this stage may write about %.1f GiB (checkpoints and the final model).",
+            free / 2**30, where, needed / 2**30,
+        )  # fmt: skip
 
 
 def write_config(args: GenieArgs) -> Path:
@@ -82,15 +113,24 @@ def child_env(num_processes: int = 1) -> dict[str, str]:
 
 
 def _has_cuda() -> bool:
-    try:
+    """Whether accelerate should use GPUs, decided without importing torch (seconds the parent need not spend):
+    an NVIDIA driver is present and ``CUDA_VISIBLE_DEVICES`` does not hide every device."""
+    import shutil
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if "torch" in sys.modules:
         import torch
 
         return torch.cuda.is_available()
-    except Exception:
-        return False
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
 def run_train(args: GenieArgs, launch: bool = True) -> int:
+    """Check ``args`` here (``check_config``'s light arguments are enough), then run the stage in a child.
+
+    The parent never needs torch: the child parses the written config into the real training arguments.
+    """
     preflight(args)
     with DirLock(args.training.output_dir):
         return _run_locked(args, launch)
@@ -100,9 +140,10 @@ def _run_locked(args: GenieArgs, launch: bool) -> int:
     config_path = write_config(args)
     logger.info("Resolved config written to %s", config_path)
     if not launch:
+        from genie_core.hparams import build_args
         from genie_core.stages import run_stage
 
-        run_stage(args)
+        run_stage(build_args(args.raw))
         return 0
     cmd = launch_command(config_path, args.launch.num_processes, args.launch.accelerate_config)
     logger.info("Launching: %s", " ".join(cmd))

@@ -350,12 +350,15 @@ def validate_plans(plans: list[StepPlan]) -> None:
     """Parse every stage config the way the child will and check its datasets: one clear error, nothing started."""
     if not plans:
         return
-    from genie_core.hparams.parser import build_args, merge_config
+    from genie_core.hparams.parser import check_config, merge_config
     from genie_core.train import preflight
 
     for plan in plans:
         try:
-            args = build_args(merge_config(plan.config, {}))
-            preflight(args, check_reward_model="reward_model" not in plan.upstream)
+            args = check_config(merge_config(plan.config, {}))
+            upstream_model = bool({"from", "model"} & set(plan.upstream)) or plan.kind == "evaluate"
+            preflight(
+                args, check_reward_model="reward_model" not in plan.upstream, check_model=not upstream_model
+            )
         except GenieError as exc:
             raise ConfigError(f"stage '{plan.name}': {exc}") from None

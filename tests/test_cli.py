@@ -91,3 +91,61 @@ def test_data_check_reports_dropped_records(tmp_path):
     proc = _genie("data", "check", "--dataset", "toy", "--dataset_dir", str(data_dir))
     assert proc.returncode == 0, proc.stderr
     assert "toy.json:1:" in proc.stdout
+
+
+def _bad_configs(tmp_path, model_dir) -> dict[str, tuple[dict, str]]:
+    """Each bad input the parent must refuse, with the words its message must carry."""
+    corrupt = tmp_path / "corrupt-model"
+    corrupt.mkdir()
+    (corrupt / "config.json").write_text("{not json")
+    return {
+        "missing model": ({"model_name_or_path": str(tmp_path / "no-such-model")}, "no-such-model does not exist"),
+        "corrupt config.json": ({"model_name_or_path": str(corrupt)}, "config.json is not valid JSON"),
+        "batch size 0": ({"per_device_train_batch_size": 0}, "per_device_train_batch_size must be at least 1"),
+        "negative max_steps": ({"max_steps": -5}, "max_steps must be a positive number of steps, or -1"),
+        "fractional count": ({"val_size": 2.5}, "val_size is a fraction below 1"),
+        "bad scheduler": ({"lr_scheduler_type": "cosinee"}, "Did you mean 'cosine'?"),
+    }
+
+
+def test_bad_configs_fail_in_the_parent_without_torch(tmp_path, tiny_model_dir):
+    """Every bad config ends with exit 2 and its reason, before a child starts, torch loads or a file is written."""
+    data_dir = write_registry(tmp_path / "data")
+    script = (
+        "import sys; from genie_core.cli import main; code = main(sys.argv[1:]); "
+        "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(code)"
+    )
+    for name, (bad, words) in _bad_configs(tmp_path, tiny_model_dir).items():
+        out = tmp_path / f"out-{name.replace(' ', '-')}"
+        cfg = {**stage_config(tiny_model_dir, data_dir, out), **bad}
+        proc = subprocess.run(
+            [sys.executable, "-c", script, "train", *[f"{k}={v}" for k, v in cfg.items()]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        assert words in proc.stderr, (name, proc.stderr[-2000:])
+        assert "no torch" in proc.stdout, name
+        assert not out.exists(), name
+
+
+def test_bad_pipeline_stage_fails_before_prefect(tmp_path, tiny_model_dir):
+    """`genie run` checks every stage's config, model path and data before a Prefect server starts."""
+    data_dir = write_registry(tmp_path / "data")
+    runs = tmp_path / "runs"
+    pipeline = {
+        "name": "bad",
+        "defaults": {**stage_config(tiny_model_dir, data_dir, tmp_path / "unused")},
+        "stages": {"sft": {"stage": "sft"}, "sft2": {"from": "sft", "max_steps": -5}},
+    }
+    del pipeline["defaults"]["output_dir"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(pipeline))
+    env = {**os.environ, "GENIE_RUNS_DIR": str(runs), "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # nothing there
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "stage 'sft2': max_steps must be a positive number of steps" in proc.stderr
+    assert not (runs / "bad").exists()

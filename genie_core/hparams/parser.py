@@ -24,6 +24,7 @@ from genie_core.hparams.generating_args import GeneratingArguments
 from genie_core.hparams.launch_args import LaunchArguments
 from genie_core.hparams.model_args import ModelArguments
 from genie_core.hparams.ppo_args import PPOArguments
+from genie_core.hparams.training_fields import training_fields
 
 ALIASES = {
     "adapter_name_or_path": "checkpoint_dir",
@@ -62,23 +63,28 @@ def _training_cls():
     return Seq2SeqTrainingArguments
 
 
-def _dataclasses() -> list[type]:
-    return [
-        ModelArguments,
-        DataArguments,
-        _training_cls(),
-        FinetuningArguments,
-        GeneratingArguments,
-        LaunchArguments,
-        PPOArguments,
-        EvalArguments,
-    ]
+OWN_DATACLASSES: tuple[type, ...] = (
+    ModelArguments,
+    DataArguments,
+    FinetuningArguments,
+    GeneratingArguments,
+    LaunchArguments,
+    PPOArguments,
+    EvalArguments,
+)
 
 
-def valid_keys() -> dict[str, dataclasses.Field]:
-    """Every accepted config key mapped to its dataclass field."""
-    keys: dict[str, dataclasses.Field] = {}
-    for cls in _dataclasses():
+def valid_keys() -> dict[str, Any]:
+    """Every accepted config key mapped to its field (a dataclass field, or a ``TrainingField`` for the trainer's).
+
+    Needs no transformers import: the trainer's fields come from ``training_fields``.
+    """
+    keys: dict[str, Any] = {}
+    for cls in OWN_DATACLASSES[:2]:
+        keys.update({f.name: f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")})
+    for name, spec in training_fields().items():
+        keys.setdefault(name, spec)
+    for cls in OWN_DATACLASSES[2:]:
         for f in dataclasses.fields(cls):
             if f.init and not f.name.startswith("_"):
                 keys.setdefault(f.name, f)
@@ -95,9 +101,16 @@ def _field_types(cls: type) -> dict[str, Any]:
 _TYPE_CACHE: dict[str, Any] = {}
 
 
+_KINDS: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "stringy": Union[str, list, None]}
+
+
 def _type_of(key: str) -> Any:
     if not _TYPE_CACHE:
-        for cls in _dataclasses():
+        for cls in OWN_DATACLASSES[:2]:
+            _TYPE_CACHE.update(_field_types(cls))
+        for name, spec in training_fields().items():
+            _TYPE_CACHE.setdefault(name, _KINDS.get(spec.kind, Any))
+        for cls in OWN_DATACLASSES[2:]:
             for name, tp in _field_types(cls).items():
                 _TYPE_CACHE.setdefault(name, tp)
     return _TYPE_CACHE.get(key)
@@ -229,14 +242,40 @@ def merge_config(file_cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 
 def build_args(config: dict[str, Any]) -> GenieArgs:
     """Construct and cross-validate the dataclasses from a merged config dict."""
-    kwargs: dict[type, dict[str, Any]] = {cls: {} for cls in _dataclasses()}
-    training_cls = _training_cls()
+    return _build(config, _training_cls())
+
+
+def check_config(config: dict[str, Any]) -> GenieArgs:
+    """Every rule ``build_args`` applies that needs no transformers, in a fraction of a second.
+
+    The training arguments are a plain namespace of the trainer's defaults plus the config (so ``validate`` reads
+    them the same way); the child still builds the real ones.
+    """
+    return _build(config, _training_namespace)
+
+
+def _training_namespace(**kwargs: Any) -> types.SimpleNamespace:
+    fields = training_fields()
+    for key, value in kwargs.items():
+        choices = fields[key].choices
+        if choices and isinstance(value, str) and value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"'{key}' must be one of {list(choices)}, got {value!r}.{hint}")
+    return types.SimpleNamespace(**{**{name: spec.default for name, spec in fields.items()}, **kwargs})
+
+
+def _build(config: dict[str, Any], training_cls: Any) -> GenieArgs:
+    training_keys = set(training_fields())
+    kwargs: dict[Any, dict[str, Any]] = {cls: {} for cls in (*OWN_DATACLASSES, training_cls)}
     full = {**TRAINING_DEFAULTS, **config}
     for key, value in full.items():
-        for cls in _dataclasses():
+        # a few keys (e.g. seed) are shared by several dataclasses
+        for cls in OWN_DATACLASSES:
             if key in {f.name for f in dataclasses.fields(cls)}:
                 kwargs[cls][key] = value
-                # a few keys (e.g. seed) are shared by several dataclasses
+        if key in training_keys:
+            kwargs[training_cls][key] = value
     try:
         model = ModelArguments(**kwargs[ModelArguments])
         data = DataArguments(**kwargs[DataArguments])
@@ -278,6 +317,7 @@ def validate(args: GenieArgs) -> None:
         raise ConfigError("Only LoRA accepts several checkpoint_dir entries; full/freeze take one checkpoint.")
     if f.stage == "ppo" and f.finetuning_type != "lora":
         raise ConfigError(f"stage {f.stage} supports finetuning_type lora only; set finetuning_type: lora.")
+    _validate_numbers(args)
     _validate_preference(args)
     if args.eval.compare_models and t.do_train:
         raise ConfigError("compare_models scores models; it cannot be combined with do_train.")
@@ -285,6 +325,31 @@ def validate(args: GenieArgs) -> None:
         raise ConfigError("stage ppo needs reward_model: the output directory of an rm stage, or rule:<name>.")
     if (t.fp16 or t.bf16) and m.compute_dtype == "float32":
         raise ConfigError("fp16/bf16 training conflicts with compute_dtype float32; drop one of them.")
+
+
+def _validate_numbers(args: GenieArgs) -> None:
+    """Values the trainer would accept and then misuse (``max_steps: -5`` silently trains an epoch) or fail on
+    only after the model has loaded."""
+    t, d = args.training, args.data
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, got {getattr(t, key)}.")
+    if t.max_steps != -1 and t.max_steps < 1:
+        raise ConfigError(
+            f"max_steps must be a positive number of steps, or -1 to train num_train_epochs; got {t.max_steps}."
+        )
+    if t.do_train and t.max_steps == -1 and not t.num_train_epochs > 0:
+        raise ConfigError(f"num_train_epochs must be > 0 when max_steps is -1, got {t.num_train_epochs}.")
+    if t.learning_rate < 0:
+        raise ConfigError(f"learning_rate must be >= 0, got {t.learning_rate}.")
+    for key in ("logging_steps", "save_steps", "eval_steps"):
+        value = getattr(t, key)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{key} must be > 0 (a step count, or a fraction of the run below 1), got {value}.")
+    if d.val_size >= 1 and not float(d.val_size).is_integer():
+        raise ConfigError(
+            f"val_size is a fraction below 1 (0.1 = a tenth) or a whole number of records (20); got {d.val_size}."
+        )
 
 
 def _validate_preference(args: GenieArgs) -> None:
@@ -309,10 +374,15 @@ def _validate_preference(args: GenieArgs) -> None:
         raise ConfigError(f"dpo_ftx must be >= 0, got {f.dpo_ftx}.")
 
 
+def load_config(config_file: Optional[str] = None, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """A YAML file plus overrides, merged, with keys checked and values coerced (no transformers import)."""
+    file_cfg = load_config_file(config_file) if config_file else {}
+    return merge_config(file_cfg, overrides or {})
+
+
 def get_args(config_file: Optional[str] = None, overrides: Optional[dict[str, Any]] = None) -> GenieArgs:
     """Parse a YAML file plus overrides into validated arguments."""
-    file_cfg = load_config_file(config_file) if config_file else {}
-    return build_args(merge_config(file_cfg, overrides or {}))
+    return build_args(load_config(config_file, overrides))
 
 
 def dump_config(config: dict[str, Any], path: str | Path) -> Path:
