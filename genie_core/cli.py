@@ -13,7 +13,7 @@ Later overrides win over the file. --no-launch runs the stage in this process (f
 
 
 def _cmd_train(rest: list[str]) -> int:
-    from genie_core.hparams import get_args, parse_cli_tokens
+    from genie_core.hparams import check_config, load_config, parse_cli_tokens
     from genie_core.train import run_train
 
     launch = True
@@ -24,19 +24,23 @@ def _cmd_train(rest: list[str]) -> int:
         print(USAGE_TRAIN)
         return 0 if rest else 2
     config_file, overrides = parse_cli_tokens(rest)
-    args = get_args(config_file, overrides)
+    args = check_config(load_config(config_file, overrides))  # every config error in well under a second
     return run_train(args, launch=launch)
 
 
 def _cmd_data_check(rest: list[str]) -> int:
-    from genie_core.data.check import check_datasets
-    from genie_core.hparams import get_args, parse_cli_tokens
+    """Print the dataset report; exit 1 when it found any problem, so scripts and CI can gate on it."""
+    from genie_core.data.check import USAGE, check_report
+    from genie_core.hparams import check_config, load_config, parse_cli_tokens
 
+    if "-h" in rest or "--help" in rest:
+        print(USAGE)
+        return 0
     config_file, overrides = parse_cli_tokens(rest)
     model = overrides.get("model_name_or_path")
     overrides.setdefault("model_name_or_path", model or "none")
     overrides.setdefault("output_dir", "unused")
-    args = get_args(config_file, overrides)
+    args = check_config(load_config(config_file, overrides))
     tokenizer = template = None
     if model:
         from genie_core.model import load_tokenizer
@@ -45,8 +49,9 @@ def _cmd_data_check(rest: list[str]) -> int:
         tokenizer = load_tokenizer(args.model)
         template = get_template(args.data.template, tokenizer)
         template.fix_tokenizer(tokenizer)
-    print(check_datasets(args.data, args.finetuning.stage, tokenizer, template))
-    return 0
+    report = check_report(args.data, args.finetuning.stage, tokenizer, template)
+    print(report.text)
+    return 1 if report.problems else 0
 
 
 def _cmd_models(rest: list[str]) -> int:
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "data":
             if not rest or rest[0] != "check":
                 print("usage: genie data check --dataset NAME[,NAME] [--template T] [--model_name_or_path M]")
-                return 2
+                return 0 if rest and rest[0] in ("-h", "--help") else 2
             return _cmd_data_check(rest[1:])
         if command == "version":
             from genie_core import __version__

@@ -13,8 +13,8 @@ from genie_core.extras.env import apply_quiet_env
 from genie_core.extras.supervise import EXIT_STOPPED, StopRequested, die_with_parent, install_stop_handler, quick_exit
 
 
-def disk_full_message(exc: OSError) -> str:
-    """One line for a full disk: which path, and how much room is left there."""
+def disk_full_message(exc: OSError, needed: int | None = None) -> str:
+    """One line for a full disk: which path, how much room is left there and about how much the stage needs."""
     import shutil
 
     path = exc.filename or "the output directory"
@@ -22,7 +22,8 @@ def disk_full_message(exc: OSError) -> str:
     while where and not os.path.isdir(where):
         where = os.path.dirname(where)
     free = shutil.disk_usage(where or ".").free / 2**20
-    return f"no space left on device while writing {path} ({free:.0f} MiB free there); free some space and run again."
+    need = f", the stage needs about {needed / 2**20:.0f} MiB" if needed else ""
+    return f"no space left on device while writing {path} ({free:.0f} MiB free there{need}); free space, run again."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from genie_core.hparams import get_args
     from genie_core.stages import run_stage
 
+    args = None
     try:
         args = get_args(argv[0])
         run_stage(args)
@@ -49,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
-        print(f"error: {disk_full_message(exc)}", file=sys.stderr, flush=True)
+        from genie_core.train import expected_output_bytes
+
+        needed = expected_output_bytes(args) if args is not None else None
+        print(f"error: {disk_full_message(exc, needed)}", file=sys.stderr, flush=True)
         return 3
     return 0
 

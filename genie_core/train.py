@@ -89,7 +89,7 @@ def write_config(args: GenieArgs) -> Path:
 
 def launch_command(config_path: str | Path, num_processes: int = 1, accelerate_config: str | None = None) -> list[str]:
     """The `accelerate launch` command line for one stage config."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]  # the child's own error, not the launcher's
     if accelerate_config:
         cmd += ["--config_file", str(accelerate_config)]
     else:

@@ -357,8 +357,6 @@ def validate_plans(plans: list[StepPlan]) -> None:
         try:
             args = check_config(merge_config(plan.config, {}))
             upstream_model = bool({"from", "model"} & set(plan.upstream)) or plan.kind == "evaluate"
-            preflight(
-                args, check_reward_model="reward_model" not in plan.upstream, check_model=not upstream_model
-            )
+            preflight(args, check_reward_model="reward_model" not in plan.upstream, check_model=not upstream_model)
         except GenieError as exc:
             raise ConfigError(f"stage '{plan.name}': {exc}") from None

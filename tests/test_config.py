@@ -81,7 +81,7 @@ def test_launch_command_uses_same_interpreter_and_module(tmp_path):
     import sys
 
     cmd = launch_command(tmp_path / "genie_config.yaml")
-    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert cmd[:4] == [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]
     assert cmd[-3:] == ["-m", "genie_core.launch", str(tmp_path / "genie_config.yaml")]
     two = launch_command("c.yaml", num_processes=2)
     assert "--multi_gpu" in two and "--cpu" not in two

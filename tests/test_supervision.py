@@ -131,3 +131,26 @@ def test_resume_logs_each_step_once(tmp_path, tiny_model_dir, genie_home, monkey
     assert _steps(out / "trainer_log.jsonl") == [1, 2, 3, 4]
     history = sorted(m.step for m in client.get_metric_history(run_id, "loss"))
     assert history == [1, 2, 3, 4]
+
+
+def test_full_disk_is_one_line_naming_the_path(tmp_path, tiny_model_dir):
+    """ENOSPC inside the stage (simulated: no test can fill a disk safely) ends the child with one error line that
+    names the path, the space left and the space needed, and no traceback."""
+    import yaml
+
+    data = write_registry(tmp_path / "data")
+    config = tmp_path / "genie_config.yaml"
+    config.write_text(yaml.safe_dump(stage_config(tiny_model_dir, data, tmp_path / "out")))
+    script = (
+        "import errno, sys, genie_core.stages as s\n"
+        "def full(args):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device', args.training.output_dir + '/model.safetensors')\n"
+        "s.run_stage = full\n"
+        "from genie_core.launch import main\n"
+        f"sys.exit(main([{str(config)!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert f"while writing {tmp_path / 'out'}/model.safetensors" in line and "MiB free there" in line
+    assert "the stage needs about" in line and "Traceback" not in proc.stderr

@@ -187,3 +187,34 @@ def test_genie_ui_serves_the_store_and_stops_cleanly(store):
     assert proc.returncode == 0
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive
+
+
+def test_runs_of_dead_processes_end_killed(store):
+    """A `genie run` killed with SIGKILL leaves RUNNING runs; the next run of the pipeline ends them as KILLED and
+    leaves the runs of live processes alone."""
+    import subprocess
+    import sys
+
+    tracker = MlflowTracker("orphans")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = tracker.start_run("live", tags={"genie.pipeline": "p"})  # owned by this (live) process
+    orphan = tracker.start_run("orphan", tags={"genie.pipeline": "p"})
+    tracker.set_tags(orphan, {"genie.pid": str(dead.pid)})
+    other = tracker.start_run("other pipeline", tags={"genie.pipeline": "q", "genie.pid": str(dead.pid)})
+
+    assert tracker.end_orphans({"genie.pipeline": "p"}) == [orphan]
+    status = {rid: tracker.client.get_run(rid).info.status for rid in (live, orphan, other)}
+    assert status == {live: "RUNNING", orphan: "KILLED", other: "RUNNING"}
+    assert "died" in tracker.client.get_run(orphan).data.tags["genie.status"]
+
+
+def test_reopened_run_is_running_again_with_its_history(store):
+    tracker = MlflowTracker("reopen")
+    run_id = tracker.start_run("sft")
+    tracker.log_metrics(run_id, {"loss": 1.0}, step=1)
+    tracker.end_run(run_id, "KILLED")
+    assert tracker.reopen_run(run_id)
+    run = tracker.client.get_run(run_id)
+    assert run.info.status == "RUNNING" and tracker.last_step(run_id, "loss") == 1
+    assert not tracker.reopen_run("0" * 32)  # a run that does not exist is not reopened

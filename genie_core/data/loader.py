@@ -16,7 +16,7 @@ from typing import Any
 
 from genie_core.data.converters import Dropped, convert_record
 from genie_core.data.holdout import Part, select_part
-from genie_core.data.loaders import read_records
+from genie_core.data.loaders import BadRecord, read_records
 from genie_core.data.registry import DatasetAttr, get_dataset_attrs
 from genie_core.data.schema import Example
 from genie_core.extras.errors import ConfigError, DataError
@@ -38,6 +38,7 @@ class DatasetLoad:
     files: list[str] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
+    bad: list[BadRecord] = field(default_factory=list)  # only filled when asked to collect errors
 
 
 def dataset_names(data_args: Any, which: str) -> list[str]:
@@ -72,23 +73,37 @@ def check_stage(attrs: list[DatasetAttr], stage: str) -> None:
             )
 
 
-def load_dataset_examples(attr: DatasetAttr, data_args: Any, stage: str, part: Part = "all") -> DatasetLoad:
+def load_dataset_examples(
+    attr: DatasetAttr, data_args: Any, stage: str, part: Part = "all", collect_errors: bool = False
+) -> DatasetLoad:
     """Read and convert one dataset, honouring max_samples (counted on raw records, before dropping).
 
     With ``eval_split`` set and a ``part`` asked for, the whole file is read and max_samples caps the examples of
     that part instead, so the held-out prompts do not depend on how many records a stage takes.
+    A malformed record raises DataError (training fails fast); with ``collect_errors`` every malformed
+    record goes to ``load.bad`` instead, so `genie data check` reports them all in one run.
     """
     if attr.split is None:
         attr = dataclasses.replace(attr, split=getattr(data_args, "split", None) or "train")
     fraction = float(getattr(data_args, "eval_split", 0.0) or 0.0)
     by_part = fraction > 0 and part != "all"
-    records = read_records(attr, data_args.dataset_dir, limit=None if by_part else data_args.max_samples)
-    load = DatasetLoad(attr=attr, records_read=len(records))
-    for file, index, record in records:
+    load = DatasetLoad(attr=attr)
+    errors = load.bad if collect_errors else None
+    records = read_records(attr, data_args.dataset_dir, None if by_part else data_args.max_samples, errors)
+    load.records_read = len(records) + len(load.bad)
+    for file, index, record, line in records:
         if file not in load.files:
             load.files.append(file)
-        result = convert_record(record, attr, file, index, data_args, stage=stage)
+        try:
+            result = convert_record(record, attr, file, index, data_args, stage=stage)
+        except DataError as err:
+            if errors is None:
+                raise
+            errors.append(BadRecord(err, line))
+            continue
         (load.dropped if isinstance(result, Dropped) else load.examples).append(result)
+    # unparsable records were found while reading, the others while converting: list them all in file order
+    load.bad.sort(key=lambda b: (b.error.file or "", b.error.index if b.error.index is not None else -1))
     if by_part:
         load.examples = select_part(load.examples, fraction, int(getattr(data_args, "eval_split_seed", 0)), part)
         load.examples = load.examples[: data_args.max_samples or None]

@@ -2,6 +2,8 @@
 
 Records stay plain dicts here; turning them into Examples is the converters' job. Every parse failure
 names the file and the line (and column, where the parser knows it) so the user can open and fix it.
+A failure that concerns one record raises at once, unless the caller passes an ``errors`` list: then it
+is appended there and reading goes on, so `genie data check` can list every bad record in one run.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import csv
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from genie_core.data.registry import (
     DATA_SUFFIXES,
@@ -26,11 +29,46 @@ from genie_core.extras.logging import get_logger
 
 logger = get_logger(__name__)
 
-Record = tuple[str, int, dict[str, Any]]  # (file shown to the user, index within that file, record)
+
+class Record(NamedTuple):
+    """One raw record and where it came from, so any later error can point the user at it."""
+
+    file: str  # as shown to the user
+    index: int  # position within that file, counting records that failed to parse
+    record: dict[str, Any]
+    line: int | None = None  # 1-based line, for line-based files (JSON Lines, CSV)
 
 
-def read_records(attr: DatasetAttr, dataset_dir: str | Path, limit: int | None = None) -> list[Record]:
-    """All records of one dataset in file order; `limit` stops early (max_samples)."""
+@dataclass
+class BadRecord:
+    """A record that failed validation, kept (with its line when known) instead of stopping the read."""
+
+    error: DataError
+    line: int | None = None
+
+    def __str__(self) -> str:
+        text = str(self.error)
+        where = f"{self.error.file}:{self.error.index}"
+        if self.line is None or self.error.index is None or not text.startswith(where):
+            return text
+        return f"{where} (line {self.line}){text[len(where) :]}"
+
+
+def _reject(errors: list[BadRecord] | None, error: DataError) -> None:
+    """Fail fast (training) or keep the error and go on (`genie data check`); the message already names the line."""
+    if errors is None:
+        raise error
+    errors.append(BadRecord(error))
+
+
+def read_records(
+    attr: DatasetAttr, dataset_dir: str | Path, limit: int | None = None, errors: list[BadRecord] | None = None
+) -> list[Record]:
+    """All records of one dataset in file order; `limit` stops early (max_samples).
+
+    With ``errors`` given, records that cannot be parsed are added to it and left out; other failures
+    (an unreadable file, a missing folder) still raise.
+    """
     if attr.load_from in ("hf_hub", "script"):
         return _read_with_datasets(attr, dataset_dir, limit)
     root = Path(dataset_dir)
@@ -45,7 +83,7 @@ def read_records(attr: DatasetAttr, dataset_dir: str | Path, limit: int | None =
         reader = _READERS.get(file.suffix.lower())
         if reader is None:
             raise DataError(f"unsupported file type '{file.suffix}'; use one of {', '.join(DATA_SUFFIXES)}", shown)
-        records.extend((shown, i, rec) for i, rec in enumerate(reader(file, shown)))
+        records.extend(reader(file, shown, errors))
         if limit is not None and len(records) >= limit:
             break
     return _take(records, limit)
@@ -85,14 +123,21 @@ def _read_text(path: Path, shown: str) -> str:
         raise DataError(f"file is not valid UTF-8 ({err.reason} at byte {err.start})", shown) from None
 
 
-def _check_objects(items: list[Any], shown: str) -> list[dict[str, Any]]:
+def _numbered(items: list[dict[str, Any]], shown: str) -> list[Record]:
+    return [Record(shown, i, item) for i, item in enumerate(items)]
+
+
+def _check_objects(items: list[Any], shown: str, errors: list[BadRecord] | None) -> list[Record]:
+    records = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise DataError(f"each record must be a JSON object, got {type(item).__name__}", shown, i)
-    return items
+        if isinstance(item, dict):
+            records.append(Record(shown, i, item))
+        else:
+            _reject(errors, DataError(f"each record must be a JSON object, got {type(item).__name__}", shown, i))
+    return records
 
 
-def read_json(path: Path, shown: str) -> list[dict[str, Any]]:
+def read_json(path: Path, shown: str, errors: list[BadRecord] | None = None) -> list[Record]:
     """A JSON array of objects (a .json file holding JSON Lines is accepted too)."""
     text = _read_text(path, shown)
     try:
@@ -100,45 +145,53 @@ def read_json(path: Path, shown: str) -> list[dict[str, Any]]:
     except json.JSONDecodeError as err:
         if err.msg == "Extra data":  # one object per line in a .json file
             try:
-                return _parse_lines(text, shown)
+                return _parse_lines(text, shown, None)  # a bad line means it may not be JSON Lines at all
             except DataError:
                 pass
         raise DataError(f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", shown) from None
     if not isinstance(data, list):
         hint = " (records nested under a key must be moved to the top level)" if isinstance(data, dict) else ""
         raise DataError(f"expected a JSON array of records, got {type(data).__name__}{hint}", shown)
-    return _check_objects(data, shown)
+    return _check_objects(data, shown, errors)
 
 
-def read_jsonl(path: Path, shown: str) -> list[dict[str, Any]]:
-    return _parse_lines(_read_text(path, shown), shown)
+def read_jsonl(path: Path, shown: str, errors: list[BadRecord] | None = None) -> list[Record]:
+    return _parse_lines(_read_text(path, shown), shown, errors)
 
 
-def _parse_lines(text: str, shown: str) -> list[dict[str, Any]]:
+def _parse_lines(text: str, shown: str, errors: list[BadRecord] | None) -> list[Record]:
+    """One record per non-blank line; a bad line keeps its index so later records keep theirs."""
     records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    numbered = [(lineno, line) for lineno, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    for index, (lineno, line) in enumerate(numbered):
+        # a collected error also names the record; the fail-fast message stays as it always was
+        at = None if errors is None else index
         try:
             item = json.loads(line)
         except json.JSONDecodeError as err:
-            raise DataError(f"invalid JSON at line {lineno}, column {err.colno}: {err.msg}", shown) from None
+            _reject(errors, DataError(f"invalid JSON at line {lineno}, column {err.colno}: {err.msg}", shown, at))
+            continue
         if not isinstance(item, dict):
-            raise DataError(f"line {lineno}: each line must be a JSON object, got {type(item).__name__}", shown)
-        records.append(item)
+            message = f"line {lineno}: each line must be a JSON object, got {type(item).__name__}"
+            _reject(errors, DataError(message, shown, at))
+            continue
+        records.append(Record(shown, index, item, lineno))
     return records
 
 
-def read_csv(path: Path, shown: str) -> list[dict[str, Any]]:
+def read_csv(path: Path, shown: str, errors: list[BadRecord] | None = None) -> list[Record]:
     """Header row gives the column names; every value is a string (an empty cell is "")."""
     records = []
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         try:
-            for row in reader:
+            for index, row in enumerate(reader):
                 if None in row:
-                    raise DataError(f"line {reader.line_num}: more values than header columns", shown)
-                records.append({k: ("" if v is None else v) for k, v in row.items()})
+                    at = None if errors is None else index
+                    _reject(errors, DataError(f"line {reader.line_num}: more values than header columns", shown, at))
+                    continue
+                values = {k: ("" if v is None else v) for k, v in row.items()}
+                records.append(Record(shown, index, values, reader.line_num))
         except csv.Error as err:
             raise DataError(f"line {reader.line_num}: malformed CSV ({err})", shown) from None
         except UnicodeDecodeError as err:
@@ -146,35 +199,36 @@ def read_csv(path: Path, shown: str) -> list[dict[str, Any]]:
     return records
 
 
-def read_txt(path: Path, shown: str) -> list[dict[str, Any]]:
+def read_txt(path: Path, shown: str, errors: list[BadRecord] | None = None) -> list[Record]:
     """Plain text for pre-training: one record per non-empty line, in column `text`."""
-    return [{"text": line} for line in _read_text(path, shown).splitlines() if line.strip()]
+    return _numbered([{"text": line} for line in _read_text(path, shown).splitlines() if line.strip()], shown)
 
 
-def read_parquet(path: Path, shown: str) -> list[dict[str, Any]]:
+def read_parquet(path: Path, shown: str, errors: list[BadRecord] | None = None) -> list[Record]:
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pylist()
+        return _numbered(pq.read_table(path).to_pylist(), shown)
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise DataError(f"cannot read Parquet file: {err}", shown) from None
 
 
-def read_arrow(path: Path, shown: str) -> list[dict[str, Any]]:
+def read_arrow(path: Path, shown: str, errors: list[BadRecord] | None = None) -> list[Record]:
     """An Arrow IPC file: the stream format `datasets` writes, or the random-access file format."""
     import pyarrow as pa
 
-    errors = []
+    failures = []
     for opener in (pa.ipc.open_stream, pa.ipc.open_file):
         try:
             with pa.memory_map(str(path)) as source:
-                return opener(source).read_all().to_pylist()
+                return _numbered(opener(source).read_all().to_pylist(), shown)
         except Exception as err:  # try the other IPC flavour
-            errors.append(str(err))
-    raise DataError(f"cannot read Arrow file: {errors[-1]}", shown)
+            failures.append(str(err))
+    raise DataError(f"cannot read Arrow file: {failures[-1]}", shown)
 
 
-_READERS: dict[str, Callable[[Path, str], list[dict[str, Any]]]] = {
+# reader(path, name shown to the user, errors or None to fail fast) -> records
+_READERS: dict[str, Callable[[Path, str, list[BadRecord] | None], list[Record]]] = {
     ".json": read_json,
     ".jsonl": read_jsonl,
     ".csv": read_csv,
@@ -199,7 +253,7 @@ def _read_saved(folder: Path, attr: DatasetAttr, shown: str) -> list[Record]:
                 f"split '{split}' not found; available: {', '.join(data)} (set \"split\" in {DATASET_INFO})", shown
             )
         data = data[split]
-    return [(shown, i, rec) for i, rec in enumerate(data.to_list())]
+    return _numbered(data.to_list(), shown)
 
 
 def _read_with_datasets(attr: DatasetAttr, dataset_dir: str | Path, limit: int | None) -> list[Record]:
@@ -219,7 +273,7 @@ def _read_with_datasets(attr: DatasetAttr, dataset_dir: str | Path, limit: int |
         raise ConfigError(_hub_failure(attr, err)) from err
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
-    return [(shown, i, rec) for i, rec in enumerate(data.to_list())]
+    return _numbered(data.to_list(), shown)
 
 
 def _hub_failure(attr: DatasetAttr, err: Exception) -> str:

@@ -130,7 +130,9 @@ def run_child(
                 kill_tree(proc, grace_s)
     wall = time.perf_counter() - start
     if returncode != 0:
-        raise StageFailed(f"child exited with code {returncode} after {wall:.0f} s", "\n".join(tail), str(log_path))
+        reason = next((line[7:] for line in reversed(tail) if line.startswith("error: ")), "")
+        where = f"child exited with code {returncode} after {wall:.0f} s"
+        raise StageFailed(f"{reason} ({where})" if reason else where, "\n".join(tail), str(log_path))
     return wall
 
 
