@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ from tasks.runs import pipeline_run, run_step, summarize
 from tasks.spec import load_pipeline
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+
+
+def run_name() -> str:
+    """``<pipeline>-<YYYYmmdd-HHMMSS>``: the Prefect UI lists runs by what they ran, not by random words."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    try:
+        name = load_pipeline(params["config"], params.get("overrides")).name
+    except Exception:  # the flow itself reports a bad config; the name just falls back
+        name = Path(str(params.get("config", "pipeline"))).stem
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def run_pipeline(config: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -31,31 +44,31 @@ def run_pipeline(config: str, overrides: dict[str, Any] | None = None) -> dict[s
         return summarize(spec, plans, results, parent)
 
 
-@flow(name="genie-pipeline")
+@flow(name="genie-pipeline", flow_run_name=run_name)
 def pipeline(config: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the pipeline YAML ``config`` (with ``key=value`` / ``stage.key=value`` overrides)."""
     return run_pipeline(config, overrides)
 
 
-@flow(name="genie-rlhf")
+@flow(name="genie-rlhf", flow_run_name=run_name)
 def rlhf_pipeline(config: str = str(EXAMPLES / "rlhf_smollm2.yaml"), overrides: dict[str, Any] | None = None):
     """SFT -> reward model -> PPO -> evaluate -> export -> register."""
     return run_pipeline(config, overrides)
 
 
-@flow(name="genie-sft-dpo")
+@flow(name="genie-sft-dpo", flow_run_name=run_name)
 def sft_dpo_pipeline(config: str = str(EXAMPLES / "sft_dpo_smollm2.yaml"), overrides: dict[str, Any] | None = None):
     """SFT -> DPO -> evaluate -> export -> register."""
     return run_pipeline(config, overrides)
 
 
-@flow(name="genie-pt-sft")
+@flow(name="genie-pt-sft", flow_run_name=run_name)
 def pt_sft_pipeline(config: str = str(EXAMPLES / "pt_sft_smollm2.yaml"), overrides: dict[str, Any] | None = None):
     """Continued pre-training -> SFT -> evaluate -> export -> register."""
     return run_pipeline(config, overrides)
 
 
-@flow(name="genie-sft")
+@flow(name="genie-sft", flow_run_name=run_name)
 def sft_pipeline(config: str = str(EXAMPLES / "sft_smollm2.yaml"), overrides: dict[str, Any] | None = None):
     """SFT -> evaluate -> export -> register."""
     return run_pipeline(config, overrides)

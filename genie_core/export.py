@@ -88,6 +88,7 @@ def export_model(args, export_args: ExportArguments | None = None) -> Path:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    work.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); an export is for others to read
     try:
         shard_bytes = max(int(export_args.export_size * 1e9), 1)
         logger.info("Saving merged model to %s (shards up to %.2f GB)", out, export_args.export_size)
@@ -109,6 +110,12 @@ def export_model(args, export_args: ExportArguments | None = None) -> Path:
         shutil.rmtree(work, ignore_errors=True)
     logger.info("Exported to %s", out)
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _publish(work: Path, out: Path) -> None:

@@ -39,6 +39,9 @@ DEFAULT_EXPERIMENT = "llm-genie"
 _PARAM_MAX = 6000  # mlflow's limit on a param value
 _TAG_MAX = 5000  # comfortably under mlflow's tag value limit
 _BATCH = 100  # mlflow accepts at most 100 params per log_batch
+# MLflow 3 opens an untagged experiment as a GenAI one (an empty Traces page); ours are model training
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
 
 
 def tracking_enabled() -> bool:
@@ -225,6 +228,10 @@ class MlflowTracker:
         # A new sqlite store is created and migrated by whoever opens it first; two pipelines starting together
         # on a fresh store would both migrate it. One at a time, under a lock beside the file.
         with FileLock(f"{db}.lock"):
+            if not db.exists():  # created here, so even the Default experiment keeps its artifacts beside the file
+                from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+                SqlAlchemyStore(self.uri, _local_artifact_root(self.uri))
             self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
             self.client.search_experiments(max_results=1)
             self.client.search_registered_models(max_results=1)
@@ -235,11 +242,15 @@ class MlflowTracker:
             found = self.client.get_experiment_by_name(self.experiment)
             if found is not None:
                 self._experiment_id = found.experiment_id
+                if EXPERIMENT_KIND not in found.tags:  # made before we tagged them, or by someone else
+                    self.client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND_TAG)
             else:
                 root = _local_artifact_root(self.uri)
                 location = f"{root}/{self.experiment}" if root else None
                 try:
-                    self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                    self._experiment_id = self.client.create_experiment(
+                        self.experiment, artifact_location=location, tags=dict([EXPERIMENT_KIND_TAG])
+                    )
                 except Exception:  # another process created it between our lookup and create
                     found = self.client.get_experiment_by_name(self.experiment)
                     if found is None:
@@ -305,8 +316,12 @@ class MlflowTracker:
             return False
         if run.info.lifecycle_stage != "active" or run.info.experiment_id != self.experiment_id:
             return False
+        before = run.data.tags.get("genie.error") or run.data.tags.get("genie.status") or ""
         self.client.update_run(run_id, status="RUNNING")
-        self.set_tags(run_id, owner_tags())
+        for key in ("genie.error", "genie.status"):  # they described the attempt that ended; this one goes on
+            if key in run.data.tags:
+                self.client.delete_tag(run_id, key)
+        self.set_tags(run_id, {**owner_tags(), "genie.resumed_after": f"{run.info.status}: {before}"[:_TAG_MAX]})
         return True
 
     def end_orphans(self, tags: dict[str, str]) -> list[str]:

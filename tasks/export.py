@@ -179,6 +179,7 @@ def export_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_id:
         "finetuning_type": "lora",
         "output_dir": str(model_dir),
         "overwrite_output_dir": True,
+        "export_ollama": bool(options.get("ollama", True)),  # a Modelfile costs nothing; `ollama: false` skips it
     }
     if chosen["adapters"]:
         config["checkpoint_dir"] = ",".join(chosen["adapters"])

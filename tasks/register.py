@@ -17,7 +17,7 @@ from prefect import get_run_logger, task
 
 from genie_core.tracking import ModelVersionInfo, get_tracker
 from tasks.plan import read_result
-from tasks.stage import STEP_RESULT, finish
+from tasks.stage import STEP_RESULT, finish, stage_tags
 
 METRIC_TAG = "genie.metric"
 SPLIT_TAG = "genie.eval.split"  # digest of the held-out prompts the metric was measured on
@@ -124,6 +124,12 @@ def register_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_i
         )
     if promote:
         tracker.set_alias(name, alias, version.version)
+    run_id = tracker.start_run(plan["name"], parent_run_id or None, tags=stage_tags(plan, parent_run_id))
+    tracker.log_params(
+        run_id, {"model_name": name, "alias": alias, "version": version.version, "source": version.source}
+    )
+    tracker.set_tags(run_id, {"genie.promoted": str(promote).lower(), "genie.reason": reason})
+    tracker.end_run(run_id, "FINISHED")
     log.info("%s v%s %s '%s': %s", name, version.version, "takes" if promote else "does not take", alias, reason)
     if parent_run_id:
         tracker.set_tags(

@@ -132,16 +132,43 @@ def run_step(plan: StepPlan, results: dict[str, dict], parent: PipelineRun) -> d
 
 
 def log_evidence(parent: PipelineRun, run_id: str, steps: list[dict[str, Any]]) -> None:
-    """The held-out numbers on the parent run: each comparison's ``eval/...`` metrics, table and chart, and every
-    stage's own held-out metrics as ``<step>/eval_...``."""
+    """The pipeline's numbers on the parent run: every stage's final and held-out metrics as ``<step>/<metric>``,
+    each comparison's ``eval/...`` metrics, table and chart."""
     metrics: dict[str, Any] = {}
     for step in steps:
-        metrics.update({f"{step['name']}/{k}": v for k, v in step["metrics"].items() if k.startswith("eval_")})
+        metrics.update({f"{step['name']}/{k}": v for k, v in step["metrics"].items() if not k.startswith("eval/")})
         if "comparison" in step:
             metrics.update(flat_metrics(step["comparison"]))
             for name in (COMPARISON_FILE, COMPARISON_PLOT):
                 parent.tracker.log_artifact(run_id, Path(step["output_dir"]) / name, artifact_path=step["name"])
     parent.tracker.log_metrics(run_id, metrics)
+
+
+def summary_table(steps: list[dict[str, Any]]) -> str:
+    """The steps as a Markdown table: what ran, how long, the numbers that matter."""
+    lines = ["| step | kind | status | seconds | metrics |", "|---|---|---|---|---|"]
+    for step in steps:
+        shown = {k: v for k, v in step["metrics"].items() if not k.startswith("eval/")}
+        numbers = ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())[:8])
+        if step.get("version"):
+            numbers = f"v{step['version']} {'promoted' if step.get('promoted') else 'kept'}: {step.get('reason', '')}"
+        wall = f"{step['wall_s']:.0f}" if step.get("wall_s") else ""
+        status = "ran" if step["ran"] else "cached"
+        lines.append(f"| {step['name']} | {step['kind']} | {status} | {wall} | {numbers} |")
+    return "\n".join(lines) + "\n"
+
+
+def log_summary_table(parent: PipelineRun, run_id: str, name: str, steps: list[dict[str, Any]]) -> None:
+    """``summary.md`` (the table) and ``summary.json`` (every step's record) as artifacts of the parent run."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "summary.md").write_text(f"# {name}\n\n{summary_table(steps)}", encoding="utf-8")
+        records = [{k: v for k, v in step.items() if k != "comparison"} for step in steps]
+        (Path(tmp) / "summary.json").write_text(json.dumps(records, indent=2, default=str), encoding="utf-8")
+        for file in ("summary.md", "summary.json"):
+            parent.tracker.log_artifact(run_id, Path(tmp) / file)
 
 
 def summarize(spec: PipelineSpec, plans: list[StepPlan], results: dict[str, dict], parent: PipelineRun) -> dict:
@@ -171,6 +198,7 @@ def summarize(spec: PipelineSpec, plans: list[StepPlan], results: dict[str, dict
         )
         parent.tracker.set_tags(parent_run_id, tags)
         log_evidence(parent, parent_run_id, steps)
+        log_summary_table(parent, parent_run_id, spec.name, steps)
     return {
         "pipeline": spec.name,
         "runs_dir": str(runs_dir() / spec.name),

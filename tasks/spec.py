@@ -37,7 +37,7 @@ PIPELINE_KEYS = ("name", "description", "experiment", "defaults", "stages", "pre
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "train": ("kind", "from"),
     "evaluate": ("kind", "from", "compare"),
-    "export": ("kind", "from", "metric", "mode", "metric_from", "template"),
+    "export": ("kind", "from", "metric", "mode", "metric_from", "template", "ollama"),
     "register": ("kind", "from", "model_name", "alias", "gate", "min_delta"),
 }
 # stage config keys the flow fills in; writing them by hand next to the wiring would be ambiguous

@@ -239,11 +239,23 @@ def test_mlflow_has_parent_and_stage_runs(finished):
     assert tags["genie.git_sha"] and tags["genie.step.sft"] == "cached" and tags["genie.step.sft2"] == "ran"
     assert len(tags["genie.dataset.sft.toy"]) == 16 and tags["genie.registered"].startswith("tiny-e2e/")
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_b.info.run_id}
-    assert set(children) == {"sft2", "evaluate", "export"}
+    assert set(children) == {"sft2", "evaluate", "export", "register"}
+    assert children["register"].data.tags["genie.promoted"] in ("true", "false")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # opens as model training, not GenAI
+    # the parent carries every stage's numbers and the summary table
+    assert {"sft2/train_loss", "sft/eval_loss", "eval/sft2/bleu-4"} <= set(parent_b.data.metrics)
+    assert {"summary.md", "summary.json"} <= {a.path for a in client.list_artifacts(parent_b.info.run_id)}
+    table = Path(client.download_artifacts(parent_b.info.run_id, "summary.md")).read_text()
+    assert "| sft2 | train | ran |" in table and "| sft | train | cached |" in table
 
     sft2 = children["sft2"]
     assert sft2.data.tags["genie.resumed_from"] == "checkpoint-2" and sft2.data.params["learning_rate"] == "0.005"
-    assert [m.step for m in client.get_metric_history(sft2.info.run_id, "loss")] == [3, 4]  # live, from the child
+    # the stage resumed in the run of its failed attempt: one run, each step once (1-2 from run A, 3-4 from B)
+    assert sorted(m.step for m in client.get_metric_history(sft2.info.run_id, "loss")) == [1, 2, 3, 4]
+    assert (
+        sft2.info.status == "FINISHED" and "injected crash after checkpoint 2" in sft2.data.tags["genie.resumed_after"]
+    )
+    assert "genie.error" not in sft2.data.tags
     names = {a.path for a in client.list_artifacts(sft2.info.run_id)}
     assert {"genie_config.yaml", "trainer_log.jsonl", "stage.log", "train_results.json"} <= names
     evaluate = children["evaluate"]
@@ -256,11 +268,9 @@ def test_mlflow_has_parent_and_stage_runs(finished):
     # run A: the crashed stage is FAILED with its log tail; so is the pipeline run
     a_flow = str(finished["a"]["state"].state_details.flow_run_id)
     [parent_a] = [r for r in runs if r.data.tags.get("prefect.flow_run_id") == a_flow and r.info.run_name == "e2e"]
-    assert parent_a.info.status == "FAILED"
-    [failed] = [
-        r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_a.info.run_id and r.info.run_name == "sft2"
-    ]
-    assert failed.info.status == "FAILED" and "injected crash after checkpoint 2" in failed.data.tags["genie.error"]
+    assert (
+        parent_a.info.status == "FAILED" and "injected crash after checkpoint 2" in parent_a.data.tags["genie.error"]
+    )
     [sft_a] = [
         r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_a.info.run_id and r.info.run_name == "sft"
     ]
@@ -280,6 +290,8 @@ def test_champion_resolves_to_exported_model_that_generates(finished):
 
     model_dir = Path(holder.source)
     assert (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_config.json").exists()
+    assert (model_dir / "Modelfile").read_text().startswith("# Ollama")  # written by default
+    assert model_dir.stat().st_mode & 0o755 == 0o755  # readable by others, not mkdtemp's 0700
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     prompt = tokenizer.apply_chat_template(

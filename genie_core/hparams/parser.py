@@ -329,18 +329,21 @@ def validate(args: GenieArgs) -> None:
 
 def _validate_numbers(args: GenieArgs) -> None:
     """Values the trainer would accept and then misuse (``max_steps: -5`` silently trains an epoch) or fail on
-    only after the model has loaded."""
+    only after the model has loaded. ``None`` means unset and is left to the trainer's default."""
     t, d = args.training, args.data
     for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        if getattr(t, key) < 1:
-            raise ConfigError(f"{key} must be at least 1, got {getattr(t, key)}.")
-    if t.max_steps != -1 and t.max_steps < 1:
+        value = getattr(t, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}.")
+    steps = t.max_steps if t.max_steps is not None else -1
+    if steps != -1 and steps < 1:
         raise ConfigError(
-            f"max_steps must be a positive number of steps, or -1 to train num_train_epochs; got {t.max_steps}."
+            f"max_steps must be a positive number of steps, or -1 to train num_train_epochs; got {steps}."
         )
-    if t.do_train and t.max_steps == -1 and not t.num_train_epochs > 0:
-        raise ConfigError(f"num_train_epochs must be > 0 when max_steps is -1, got {t.num_train_epochs}.")
-    if t.learning_rate < 0:
+    epochs = t.num_train_epochs
+    if t.do_train and steps == -1 and epochs is not None and not epochs > 0:
+        raise ConfigError(f"num_train_epochs must be > 0 when max_steps is -1, got {epochs}.")
+    if t.learning_rate is not None and t.learning_rate < 0:
         raise ConfigError(f"learning_rate must be >= 0, got {t.learning_rate}.")
     for key in ("logging_steps", "save_steps", "eval_steps"):
         value = getattr(t, key)
