@@ -71,15 +71,32 @@ def _cmd_models(rest: list[str]) -> int:
         print(PULLABLE[ns.name](force=ns.force))
         return 0
     from genie_core.model.families import format_family_table
+    from genie_core.model.pull import pullable_status
 
-    print(format_family_table())
+    print("pullable models (`genie models pull NAME`):")
+    for name, path, pulled in pullable_status():
+        print(f"  {name:<10} {'installed at ' + str(path) if pulled else 'not pulled yet'}")
+    print(f"\nmodel families:\n{format_family_table()}")
     return 0
 
 
 def _cmd_templates(rest: list[str]) -> int:
-    from genie_core.template import list_templates
+    """One line per chat template: the model families that use it and the words that end a reply."""
+    from genie_core.model.families import list_families
+    from genie_core.template import TEMPLATES, list_templates
 
-    print("\n".join(list_templates()))
+    users: dict[str, list[str]] = {}
+    for family in list_families():
+        for name in (family.template, *family.other_templates):
+            if name:
+                users.setdefault(name, []).append(family.name)
+    print(f"{'template':<11} {'families':<22} stop words")
+    for name in list_templates():
+        if name == "auto":
+            print(f"{name:<11} {'any':<22} the tokenizer's own chat_template and eos")
+            continue
+        stops = ", ".join(repr(w) for w in TEMPLATES[name].stop_words) or "eos only"
+        print(f"{name:<11} {','.join(users.get(name, [])) or 'base models':<22} {stops}")
     return 0
 
 

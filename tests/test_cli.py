@@ -149,3 +149,32 @@ def test_bad_pipeline_stage_fails_before_prefect(tmp_path, tiny_model_dir):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "stage 'sft2': max_steps must be a positive number of steps" in proc.stderr
     assert not (runs / "bad").exists()
+
+
+def test_models_list_marks_pulled_models(tmp_path, capsys, monkeypatch):
+    """`genie models list` says which pullable models are installed and where."""
+    from genie_core.cli import main
+    from genie_core.model.pull import smollm2_dir
+
+    monkeypatch.setenv("GENIE_HOME", str(tmp_path / "home"))
+    assert main(["models", "list"]) == 0
+    assert "smollm2    not pulled yet" in capsys.readouterr().out
+    target = smollm2_dir()
+    target.mkdir(parents=True)
+    from genie_core.model import pull
+
+    for name in pull._REQUIRED_FILES:
+        (target / name).write_text("{}")
+    assert main(["models", "list"]) == 0
+    assert f"smollm2    installed at {target}" in capsys.readouterr().out
+
+
+def test_templates_one_line_each_with_families_and_stops(capsys):
+    from genie_core.cli import main
+    from genie_core.template import list_templates
+
+    assert main(["templates"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split()[0] for line in lines] == list_templates()
+    chatml = next(line for line in lines if line.startswith("chatml "))
+    assert "qwen" in chatml and "'<|im_end|>'" in chatml

@@ -156,3 +156,9 @@ def pull_smollm2(cache_dir: Path | None = None, force: bool = False) -> Path:
 
 
 PULLABLE: dict[str, Callable[..., Path]] = {"smollm2": pull_smollm2}
+PULLED_AT: dict[str, Callable[[], Path]] = {"smollm2": smollm2_dir}  # where each pullable model lives once pulled
+
+
+def pullable_status() -> list[tuple[str, Path, bool]]:
+    """Each pullable name, where it lives, and whether it has been pulled (what `genie models list` shows)."""
+    return [(name, PULLED_AT[name](), is_pulled(PULLED_AT[name]())) for name in PULLABLE]
