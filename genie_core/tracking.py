@@ -1,7 +1,8 @@
 """Experiment tracking behind a null object: MLflow when it is installed and on, nothing otherwise.
 
-The only module of genie_core that imports mlflow, and only inside functions, so the library (and the
-training child) pays for it only when a run is actually tracked. Two sides use it:
+The only module of genie_core that imports mlflow (besides ``tracking_model``, the pyfunc code MLflow itself
+loads), and only inside functions, so the library (and the training child) pays for it only when a run is
+actually tracked. Two sides use it:
 
 - the pipeline (parent) opens a run per pipeline and a child run per stage, logs the resolved config,
   results and artifacts, and registers exported models (``get_tracker``);
@@ -41,6 +42,7 @@ _TAG_MAX = 5000  # comfortably under mlflow's tag value limit
 _BATCH = 100  # mlflow accepts at most 100 params per log_batch
 # MLflow 3 opens an untagged experiment as a GenAI one (an empty Traces page); ours are model training
 EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPORT_DIR_TAG = "genie.export_dir"
 EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
 
 
@@ -97,9 +99,14 @@ def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 class ModelVersionInfo:
     name: str
     version: str
-    source: str
+    source: str  # MLflow's: the logged model's artifacts for versions we register
     run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def export_dir(self) -> str:
+        """The exported model directory itself (what `genie chat`/`genie api` load)."""
+        return self.tags.get(EXPORT_DIR_TAG, self.source)
 
 
 class Tracker(Protocol):
@@ -353,8 +360,39 @@ class MlflowTracker:
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise
         tags = {k: str(v) for k, v in (tags or {}).items()}
-        mv = self.client.create_model_version(name, source=source, run_id=run_id or None, tags=tags)
+        model = self.log_export_model(name, source, run_id)
+        tags[EXPORT_DIR_TAG] = str(Path(source).resolve())
+        mv = self.client.create_model_version(
+            name, source=model.artifact_location, run_id=run_id or None, tags=tags, model_id=model.model_id
+        )
         return ModelVersionInfo(name, str(mv.version), mv.source, mv.run_id, dict(mv.tags or tags))
+
+    def log_export_model(self, name: str, export_dir: str, run_id: str | None = None):
+        """An MLflow logged model (pyfunc, from ``tracking_model``) that loads ``export_dir`` where it lives.
+
+        The registry page then shows a loadable model (``mlflow.pyfunc.load_model("models:/NAME/1")``) whose
+        weights are not copied into the artifact store a second time.
+        """
+        import tempfile
+
+        import mlflow.pyfunc
+        from mlflow.entities import LoggedModelStatus
+        from mlflow.models import infer_signature
+
+        model = self.client.create_logged_model(
+            self.experiment_id, name=name, source_run_id=run_id or None, model_type="genie-export"
+        )
+        code = Path(__file__).with_name("tracking_model.py")
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.pyfunc.save_model(
+                f"{tmp}/model",
+                python_model=str(code),
+                model_config={"export_dir": str(Path(export_dir).resolve())},
+                signature=infer_signature(["a prompt"], ["a reply"], params={"max_new_tokens": 128}),
+                pip_requirements=["torch", "transformers", "mlflow"],  # no environment inference: it is slow
+            )
+            self.client.log_model_artifacts(model.model_id, f"{tmp}/model")
+        return self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
 
     def get_alias(self, name: str, alias: str) -> ModelVersionInfo | None:
         from mlflow.exceptions import MlflowException

@@ -126,7 +126,14 @@ def register_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_i
         tracker.set_alias(name, alias, version.version)
     run_id = tracker.start_run(plan["name"], parent_run_id or None, tags=stage_tags(plan, parent_run_id))
     tracker.log_params(
-        run_id, {"model_name": name, "alias": alias, "version": version.version, "source": version.source}
+        run_id,
+        {
+            "model_name": name,
+            "alias": alias,
+            "version": version.version,
+            "source": version.source,
+            "export_dir": version.export_dir,
+        },
     )
     tracker.set_tags(run_id, {"genie.promoted": str(promote).lower(), "genie.reason": reason})
     tracker.end_run(run_id, "FINISHED")
@@ -146,6 +153,7 @@ def register_stage(plan: dict[str, Any], upstream: dict[str, dict], parent_run_i
         alias=alias,
         promoted=promote,
         reason=reason,
-        source=version.source,
+        source=version.export_dir,
+        mlflow_source=version.source,
         registered_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )

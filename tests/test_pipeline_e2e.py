@@ -283,12 +283,18 @@ def test_champion_resolves_to_exported_model_that_generates(finished):
 
     holder = _mlflow().get_model_version_by_alias("tiny-e2e", "champion")
     export = step_dir(finished, "export")
-    assert Path(holder.source) == export / "model"
+    assert Path(holder.tags["genie.export_dir"]) == export / "model"
+    assert holder.model_id and "genie.export_dir" in holder.tags  # a logged model MLflow consumers can load
+    import mlflow
+
+    mlflow.set_registry_uri(_mlflow()._registry_uri)
+    replies = mlflow.pyfunc.load_model("models:/tiny-e2e@champion").predict(["Add 1 and 2."], {"max_new_tokens": 3})
+    assert len(replies) == 1 and isinstance(replies[0], str)
     assert holder.tags["genie.metric"] == "eval_loss" and float(holder.tags["genie.metric.value"]) > 0
     selection = json.loads((export / "selection.json").read_text())
     assert selection["chosen"]["value"] == min(c["value"] for c in selection["candidates"])
 
-    model_dir = Path(holder.source)
+    model_dir = Path(holder.tags["genie.export_dir"])
     assert (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_config.json").exists()
     assert (model_dir / "Modelfile").read_text().startswith("# Ollama")  # written by default
     assert model_dir.stat().st_mode & 0o755 == 0o755  # readable by others, not mkdtemp's 0700
@@ -621,7 +627,7 @@ def test_rlhf_and_dpo_pipelines_on_tiny_model(env, tiny_model_dir):
     export = json.loads((stage_dir(env["runs"], "rlhf", "export") / "genie_result.json").read_text())
     assert export["metric"] == "reward" and export["chosen"] in ("final", "checkpoint-1")
     client = _mlflow()
-    assert client.get_model_version_by_alias("tiny-rlhf", "champion").source == export["model_dir"]
+    assert client.get_model_version_by_alias("tiny-rlhf", "champion").tags["genie.export_dir"] == export["model_dir"]
     ppo = json.loads((stage_dir(env["runs"], "rlhf", "ppo") / "genie_result.json").read_text())
     assert [m.step for m in client.get_metric_history(ppo["mlflow_run_id"], "reward")][:2] == [1, 2]  # per step
 

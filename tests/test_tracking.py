@@ -148,7 +148,11 @@ def test_registry_versions_and_alias(store, tmp_path):
     assert tracker.get_alias("m", "champion") is None
     tracker.set_alias("m", "champion", v2.version)
     holder = tracker.get_alias("m", "champion")
-    assert holder.version == "2" and holder.source == str(model_dir) and holder.tags["genie.export_key"] == "k2"
+    assert (
+        holder.version == "2"
+        and holder.export_dir == str(model_dir.resolve())
+        and holder.tags["genie.export_key"] == "k2"
+    )
     assert tracker.find_version("m", "genie.export_key", "k1").version == "1"
     assert tracker.find_version("m", "genie.export_key", "nope") is None
     assert os.path.exists(store / "mlflow.db")
