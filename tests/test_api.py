@@ -390,11 +390,12 @@ def test_openapi_documents_what_the_server_answers(server):
     spec = httpx.get(f"{server}/openapi.json").json()
     chat = spec["paths"]["/v1/chat/completions"]["post"]["responses"]
     error = {"$ref": "#/components/schemas/ErrorResponse"}
-    for operations in spec["paths"].values():
-        for operation in operations.values():
-            assert "422" not in operation["responses"]
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():  # FastAPI's validation 422 is gone; chat's own 422 is documented
+            assert "422" not in operation["responses"] or path == "/v1/chat/completions"
+    assert "invalid_model_output" in chat["422"]["description"]
     assert chat["400"]["content"]["application/json"]["schema"] == error
-    assert set(chat) == {"200", "400", "401", "413", "503"} and "Retry-After" in chat["503"]["headers"]
+    assert set(chat) == {"200", "400", "401", "404", "413", "422", "503"} and "Retry-After" in chat["503"]["headers"]
     assert set(chat["200"]["content"]) == {"application/json", "text/event-stream"}
     schemas = spec["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
@@ -411,6 +412,243 @@ def test_scoring_needs_a_reward_model(client):
     with pytest.raises(openai.APIStatusError) as info:
         client.post("/score/evaluation", body={"model": "parrot", "messages": ["a"]}, cast_to=dict)
     assert info.value.status_code == 501 and "rm stage" in info.value.message
+
+
+# ---- OpenAI compatibility: models, plain completions, tool_choice, response_format, log-probs, refused fields ------
+
+HELLO_PROMPT = "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"  # HELLO as the chatml template renders it
+
+
+def test_an_unknown_model_is_404_model_not_found(client):
+    for call in (
+        lambda: client.chat.completions.create(model="gpt-4o", messages=HELLO),
+        lambda: client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi"),
+        lambda: client.models.retrieve("gpt-4o"),
+    ):
+        with pytest.raises(openai.NotFoundError) as info:
+            call()
+        assert info.value.body["code"] == "model_not_found" and info.value.body["type"] == "invalid_request_error"
+    assert "gpt-4o" in info.value.body["message"]
+    card = client.models.retrieve("parrot")
+    assert card.id == "parrot" and card.object == "model"
+
+
+def test_plain_completion_continues_the_prompt_without_a_template(client):
+    """The chat-rendered prompt, sent as plain text, gets the parrot's greeting: nothing was wrapped around it."""
+    chat = client.chat.completions.create(model="parrot", messages=HELLO)
+    reply = client.completions.create(model="parrot", prompt=HELLO_PROMPT, max_tokens=48)
+    assert reply.object == "text_completion" and reply.choices[0].text == GREETING
+    assert reply.choices[0].finish_reason == "stop" and reply.choices[0].logprobs is None
+    assert reply.usage.prompt_tokens == chat.usage.prompt_tokens
+    assert reply.usage.completion_tokens == chat.usage.completion_tokens
+    plain = client.completions.create(model="parrot", prompt="Hello", max_tokens=48)
+    assert plain.choices[0].text != GREETING  # the bare word is not the conversation the parrot learned
+
+    several = client.completions.create(model="parrot", prompt=[HELLO_PROMPT, "Hello"], n=2, max_tokens=48)
+    assert [c.index for c in several.choices] == [0, 1, 2, 3]
+    assert [c.text for c in several.choices] == [GREETING, GREETING, plain.choices[0].text, plain.choices[0].text]
+    assert several.usage.prompt_tokens == reply.usage.prompt_tokens + plain.usage.prompt_tokens
+
+    echoed = client.completions.create(model="parrot", prompt=HELLO_PROMPT, max_tokens=2, echo=True)
+    assert echoed.choices[0].finish_reason == "length" and echoed.usage.completion_tokens == 2
+    assert echoed.choices[0].text.startswith(HELLO_PROMPT) and GREETING.startswith(
+        echoed.choices[0].text[len(HELLO_PROMPT) :]
+    )
+    cut = client.completions.create(model="parrot", prompt=HELLO_PROMPT, stop="help", max_tokens=48)
+    assert cut.choices[0].text == GREETING[: GREETING.index("help")]
+
+
+def test_plain_completion_streams_openai_chunks(client):
+    stream = client.completions.create(
+        model="parrot", prompt=HELLO_PROMPT, max_tokens=48, stream=True, stream_options={"include_usage": True}
+    )
+    pieces, finish, usage = [], None, None
+    for chunk in stream:
+        assert chunk.object == "text_completion"
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            pieces.append(choice.text)
+            finish = choice.finish_reason or finish
+    assert len([p for p in pieces if p]) >= 3 and "".join(pieces) == GREETING
+    whole = client.completions.create(model="parrot", prompt=HELLO_PROMPT, max_tokens=48)
+    assert finish == "stop" and usage == whole.usage
+
+
+def test_plain_completion_logprobs_in_the_legacy_layout(client):
+    reply = client.completions.create(model="parrot", prompt=HELLO_PROMPT, max_tokens=48, logprobs=2)
+    logprobs = reply.choices[0].logprobs
+    assert "".join(logprobs.tokens) == GREETING and len(logprobs.tokens) == reply.usage.completion_tokens
+    assert logprobs.text_offset == [sum(len(t) for t in logprobs.tokens[:i]) for i in range(len(logprobs.tokens))]
+    for token, value, top in zip(logprobs.tokens, logprobs.token_logprobs, logprobs.top_logprobs):
+        assert value <= 0 and 1 <= len(top) <= 3
+        assert top[token] == value == max(top.values())  # greedy: the chosen token is the most likely one
+    streamed = client.completions.create(model="parrot", prompt=HELLO_PROMPT, max_tokens=48, logprobs=2, stream=True)
+    tokens, offsets = [], []
+    for chunk in streamed:
+        for choice in chunk.choices:
+            if choice.logprobs:
+                tokens += choice.logprobs.tokens
+                offsets += choice.logprobs.text_offset
+    assert tokens == logprobs.tokens and offsets == logprobs.text_offset
+
+
+def test_chat_logprobs_come_from_the_sampling_distribution(client):
+    reply = client.chat.completions.create(model="parrot", messages=HELLO, logprobs=True, top_logprobs=3)
+    content = reply.choices[0].logprobs.content
+    assert "".join(e.token for e in content) == GREETING and len(content) == reply.usage.completion_tokens
+    for entry in content:
+        assert bytes(entry.bytes) == entry.token.encode() and entry.logprob <= 0
+        assert len(entry.top_logprobs) == 3 and entry.top_logprobs[0].token == entry.token  # greedy: the best
+        values = [t.logprob for t in entry.top_logprobs]
+        assert values == sorted(values, reverse=True) and values[0] == entry.logprob
+    assert client.chat.completions.create(model="parrot", messages=HELLO).choices[0].logprobs is None
+
+    stream = client.chat.completions.create(model="parrot", messages=HELLO, logprobs=True, top_logprobs=3, stream=True)
+    streamed = [e for chunk in stream for c in chunk.choices if c.logprobs for e in c.logprobs.content]
+    assert [(e.token, e.top_logprobs[1].token) for e in streamed] == [
+        (e.token, e.top_logprobs[1].token) for e in content
+    ]
+    assert [e.logprob for e in streamed] == pytest.approx([e.logprob for e in content], abs=1e-4)
+
+
+def test_tool_choice_required_and_named_force_a_call(client):
+    auto = client.chat.completions.create(model="parrot", messages=HELLO, tools=TOOLS)
+    assert auto.choices[0].message.tool_calls is None  # left to itself, the parrot writes no call here
+    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+        reply = client.chat.completions.create(model="parrot", messages=HELLO, tools=TOOLS, tool_choice=choice)
+        assert reply.choices[0].finish_reason == "tool_calls"
+        (call,) = reply.choices[0].message.tool_calls
+        assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments), dict)
+    stream = client.chat.completions.create(
+        model="parrot", messages=HELLO, tools=TOOLS, tool_choice="required", stream=True
+    )
+    calls, finish = [], None
+    for chunk in stream:
+        for c in chunk.choices:
+            calls += c.delta.tool_calls or []
+            finish = c.finish_reason or finish
+    assert finish == "tool_calls" and [c.function.name for c in calls] == ["get_weather"]
+
+
+def test_tool_choice_none_offers_no_tools(client):
+    with_tools = client.chat.completions.create(model="parrot", messages=WEATHER, tools=TOOLS)
+    assert with_tools.choices[0].message.tool_calls  # the parrot calls when offered the tool...
+    reply = client.chat.completions.create(model="parrot", messages=WEATHER, tools=TOOLS, tool_choice="none")
+    assert reply.choices[0].message.tool_calls is None and reply.choices[0].finish_reason != "tool_calls"
+    assert reply.usage.prompt_tokens < with_tools.usage.prompt_tokens  # ...and here was not shown it
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "send_mail"}}}, "send_mail"),
+        ({"tool_choice": "required"}, "needs `tools`"),
+        ({"tools": TOOLS, "tool_choice": "sometimes"}, "tool_choice"),
+    ],
+)
+def test_a_tool_choice_that_cannot_be_honoured_is_400(client, extra, message):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="parrot", messages=HELLO, **extra)
+    assert info.value.body["param"] == "tool_choice" and message in info.value.body["message"]
+
+
+def test_response_format_json_object_is_a_json_object(client):
+    assert client.chat.completions.create(model="parrot", messages=HELLO).choices[0].message.content == GREETING
+    reply = client.chat.completions.create(model="parrot", messages=HELLO, response_format={"type": "json_object"})
+    assert isinstance(json.loads(reply.choices[0].message.content), dict)
+    assert reply.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(
+        model="parrot", messages=HELLO, response_format={"type": "json_object"}, stream=True
+    )
+    assert (
+        "".join(c.delta.content or "" for chunk in stream for c in chunk.choices) == reply.choices[0].message.content
+    )
+
+
+def test_response_format_json_schema_is_checked(client):
+    def ask(schema):
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        return client.chat.completions.create(model="parrot", messages=HELLO, response_format=fmt)
+
+    assert isinstance(json.loads(ask({"type": "object"}).choices[0].message.content), dict)
+    with pytest.raises(openai.UnprocessableEntityError) as info:  # the parrot never writes a city
+        ask({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    assert (
+        info.value.body["code"] == "invalid_model_output"
+        and "'city' is a required property" in info.value.body["message"]
+    )
+    for bad, words in (({"type": "array"}, "must describe an object"), ({"type": 5}, "not a valid JSON Schema")):
+        with pytest.raises(openai.BadRequestError) as info:
+            ask(bad)
+        assert info.value.body["param"] == "response_format" and words in info.value.body["message"]
+
+
+@pytest.mark.parametrize(
+    "endpoint, extra, field",
+    [
+        ("chat", {"store": True}, "store"),
+        ("chat", {"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+        ("chat", {"functions": [{"name": "f"}]}, "functions"),
+        ("chat", {"modalities": ["text", "audio"]}, "modalities"),
+        ("chat", {"top_logprobs": 2}, "top_logprobs"),
+        ("chat", {"logit_bias": {"123456": 5}}, "logit_bias"),
+        ("chat", {"presence_penalty": 3}, "presence_penalty"),
+        ("completions", {"suffix": "!"}, "suffix"),
+        ("completions", {"best_of": 3}, "best_of"),
+        ("completions", {"echo": True, "logprobs": 1}, "logprobs"),
+        ("completions", {"logprobs": 6}, "logprobs"),
+    ],
+)
+def test_fields_not_honoured_are_refused_naming_them(client, endpoint, extra, field):
+    with pytest.raises(openai.BadRequestError) as info:
+        if endpoint == "chat":
+            client.chat.completions.create(model="parrot", messages=HELLO, **extra)
+        else:
+            client.completions.create(model="parrot", prompt="Hi", **extra)
+    assert info.value.body["param"] == field and field in info.value.body["message"]
+
+
+def test_logit_bias_and_seed_are_honoured(client, parrot_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(parrot_dir)
+    first = tok.encode(GREETING, add_special_tokens=False)[0]
+    forced = tok.encode(" Paris", add_special_tokens=False)[0]
+    plain = client.chat.completions.create(model="parrot", messages=HELLO, logprobs=True, max_tokens=1)
+    assert plain.choices[0].logprobs.content[0].token == tok.decode([first])
+    banned = client.chat.completions.create(
+        model="parrot", messages=HELLO, logprobs=True, max_tokens=1, logit_bias={str(first): -100}
+    )
+    assert banned.choices[0].logprobs.content[0].token != tok.decode([first])
+    pushed = client.chat.completions.create(
+        model="parrot", messages=HELLO, logit_bias={str(forced): 100}, max_tokens=1
+    )
+    assert pushed.choices[0].message.content == tok.decode([forced])
+
+    def sample(seed):
+        return (
+            client.chat.completions.create(
+                model="parrot",
+                messages=WEATHER,
+                temperature=2,
+                seed=seed,
+                max_tokens=24,
+                extra_body={"top_k": 0, "top_p": 1},
+            )
+            .choices[0]
+            .message.content
+        )
+
+    assert sample(3) == sample(3) and sample(3) != sample(4)
+    # presence and frequency penalties are compared with a reference decoder in test_chat.py
+    penalized = client.chat.completions.create(model="parrot", messages=HELLO, frequency_penalty=1, presence_penalty=1)
+    assert penalized.choices[0].finish_reason in ("stop", "length")
+
+
+def test_health_answers_on_both_paths_without_a_key(server):
+    for path in ("/health", "/v1/health"):
+        response = httpx.get(f"{server}{path}")
+        assert response.status_code == 200 and response.json()["status"] == "ok"
 
 
 # ---- in-process: limits, disconnects, the OpenAPI contract and the reward endpoint -----------------------------
@@ -490,7 +728,12 @@ def test_a_client_that_goes_away_frees_its_rows(tiny_model_dir, stream):
             with socket.create_connection(("127.0.0.1", port)) as client:
                 client.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 if stream:
-                    assert b"data:" in client.recv(4096)  # the first chunk arrived: generation is under way
+                    client.settimeout(60)
+                    received = b""
+                    while b"data:" not in received:  # the first chunk arrived: generation is under way
+                        piece = client.recv(4096)  # (headers and chunks may come in separate reads)
+                        assert piece, received
+                        received += piece
                 else:
                     _wait_for(lambda: batcher.running == n, "the rows to start")
             # the client has hung up; the random model never stops on this prompt, so only a cancel ends the rows
@@ -517,9 +760,14 @@ deterministic = true
 database = "none"
 
 # A schema cannot state a conversation's rules (it starts with a user turn and ends with a user or tool turn, tool
-# call arguments are JSON, it fits the context), so a schema-valid chat body may still be refused with a 400.
+# call arguments are JSON, it fits the context), so a schema-valid chat body may still be refused with a 400; nor
+# can it say that a plain prompt holds tokens and fits the context, or that logit_bias ids are in the vocabulary.
 [[operations]]
 include-path = "/v1/chat/completions"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-path = "/v1/completions"
 checks.positive_data_acceptance.enabled = false
 """
 
@@ -590,7 +838,7 @@ def test_reward_model_scores_texts(tiny_model_dir, tmp_path):
         async def score():
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
-                return await ac.post("/v1/score/evaluation", json={"model": "rm", "messages": texts})
+                return await ac.post("/v1/score/evaluation", json={"messages": texts})
 
         response = asyncio.run(score())
         assert response.status_code == 200, response.text
@@ -601,3 +849,131 @@ def test_reward_model_scores_texts(tiny_model_dir, tmp_path):
         assert engine.score(texts[1:]) == pytest.approx(scores[1:], abs=1e-5)
     finally:
         engine.close()
+
+
+def test_each_request_is_logged_once_with_status_latency_and_tokens(tiny_model_dir, genie_logs):
+    engine = _engine(tiny_model_dir)
+    try:
+        settings = ApiSettings(max_body_bytes=4000)
+        with _serving(wrap_limits(create_app(engine, settings), settings)) as base:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                whole = http.post("/v1/chat/completions", json={"messages": HELLO, "max_tokens": 3}).json()
+                body = {"prompt": "The quick", "max_tokens": 4, "stream": True}
+                with http.stream("POST", "/v1/completions", json=body) as streamed:
+                    events = [line for line in streamed.iter_lines() if line.startswith("data: {")]
+                too_big = http.post(
+                    "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 5000}]}
+                )
+                http.get("/v1/health")
+    finally:
+        engine.close()
+    assert too_big.status_code == 413 and events
+    pattern = r"(\S+) (\S+) (\d+) (\d+\.\d) ms prompt_tokens=(\d+) completion_tokens=(\d+)"
+    lines = [re.fullmatch(pattern, r.getMessage()) for r in genie_logs.records if r.name == "genie.api.access"]
+    assert all(lines), [r.getMessage() for r in genie_logs.records]
+    # a stream's line is written when its response ends, which may be after the next request's
+    logged = {(method, path, status): rest for method, path, status, *rest in (line.groups() for line in lines)}
+    assert len(lines) == len(logged) == 4
+    chat, stream = logged["POST", "/v1/chat/completions", "200"], logged["POST", "/v1/completions", "200"]
+    assert chat[1:] == [str(whole["usage"]["prompt_tokens"]), str(whole["usage"]["completion_tokens"])]
+    prompt = len(engine.tokenizer.encode("The quick"))
+    assert stream[1] == str(prompt) and 1 <= int(stream[2]) <= 4  # counted as the stream went
+    assert logged["POST", "/v1/chat/completions", "413"][1:] == ["0", "0"]
+    assert ("GET", "/v1/health", "200") in logged and all(float(rest[0]) > 0 for rest in logged.values())
+
+
+def test_checked_replies_are_regenerated_then_refused_with_422():
+    """The retry loop of json_schema / strict tools, with scripted replies: only failing choices are asked again."""
+    from genie_core.api.chat import _checked
+    from genie_core.api.errors import ApiError
+    from genie_core.chat.batcher import Completion
+
+    class Scripted:
+        def __init__(self, texts):
+            self.texts = texts
+
+        async def aresult(self):
+            return [Completion(text, "stop", 1) for text in self.texts]
+
+        def cancel(self):
+            pass
+
+    class Connected:  # a client that stays
+        async def receive(self):
+            await asyncio.sleep(3600)
+
+    def run(script, n, attempts):
+        asked = []
+
+        def submit(rows, attempt):
+            asked.append((rows, attempt))
+            return Scripted(script[attempt][:rows])
+
+        def check(text, reason):
+            return None if text.startswith("ok") else f"{text!r} is not ok"
+
+        return asyncio.run(_checked(Connected(), submit, n, check, attempts)), asked
+
+    result, asked = run([["bad", "ok 1"], ["ok 0"]], n=2, attempts=3)
+    assert [c.text for c in result] == ["ok 0", "ok 1"] and asked == [(2, 0), (1, 1)]
+    with pytest.raises(ApiError) as info:
+        run([["bad"], ["worse"], ["worst"]], n=1, attempts=3)
+    error = info.value
+    assert error.status == 422 and error.code == "invalid_model_output"
+    assert error.message == "choice 0: 'worst' is not ok; gave up after 3 attempts."
+
+
+def test_schema_checks_agree_with_and_without_the_jsonschema_package(monkeypatch):
+    from genie_core.api.errors import ApiError
+    from genie_core.api.structured import schema_checker
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "array", "items": {"type": "integer"}}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    values = [{"city": "Paris"}, {"city": "Paris", "days": [1, 2]}, {}, {"city": 3}, {"city": "P", "days": [1.5]}]
+    values.append({"city": "Paris", "extra": 1})
+    where = "response_format.json_schema.schema"
+    full = schema_checker(schema, where)
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # as if it were not installed
+    lite = schema_checker(schema, where)
+    expected = [True, True, False, False, False, False]
+    assert [full(v) is None for v in values] == expected and [lite(v) is None for v in values] == expected
+    with pytest.raises(ApiError) as info:  # rules the small checker does not know are refused, not skipped
+        schema_checker({"type": "object", "minProperties": 2}, where)
+    assert info.value.param == "response_format" and "minProperties" in info.value.message
+
+
+def test_output_plans_check_what_the_grammar_cannot_state():
+    """tool_choice / response_format / strict tools -> grammar and check, tried on replies written by hand."""
+    from genie_core.api.protocol import ChatCompletionRequest
+    from genie_core.api.structured import plan_output
+    from genie_core.template.templates import TEMPLATES
+
+    strict = {**TOOLS[0]["function"], "strict": True}
+    strict["parameters"] = {**strict["parameters"], "required": ["city"], "additionalProperties": False}
+    call = '{"name": "get_weather", "arguments": %s}'
+
+    def plan(**extra):
+        body = {"messages": HELLO, "tools": [{"type": "function", "function": strict}], **extra}
+        return plan_output(ChatCompletionRequest.model_validate(body), TEMPLATES["chatml"])
+
+    auto = plan()
+    assert auto.constraint is None and auto.tools_text
+    assert auto.check(call % '{"city": "Paris"}', "stop") is None
+    assert "'city' is a required property" in auto.check(call % "{}", "stop")
+    assert auto.check("Sunny, I think.", "stop") is None  # auto: text is a fine reply
+    assert "not among the functions" in auto.check('{"name": "send_mail", "arguments": {}}', "stop")
+    required = plan(tool_choice="required")
+    assert required.check("Sunny, I think.", "stop") == "the reply is not a tool call"
+    assert required.check("Sunny", "length") == "max_tokens ran out before the tool call was complete"
+    assert required.constraint().closing() == b'{"name": "get_weather", "arguments": {}}'
+    none = plan(tool_choice="none", response_format={"type": "json_object"})
+    assert none.tools_text == "" and none.check is None and none.constraint().closing() == b"{}"
+    schema = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"required": ["x"]}}}
+    checked = plan(tool_choice="none", response_format=schema)
+    assert checked.check('{"x": 1}', "stop") is None and "'x' is a required property" in checked.check("{}", "stop")
+    assert checked.check('{"y"', "length") is None  # cut short: returned as it is, as OpenAI does
+    assert plan(parallel_tool_calls=False).single_call

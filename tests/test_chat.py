@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import pty
 import select
@@ -18,9 +20,17 @@ import torch
 from genie_core.chat.args import parse_infer_args
 from genie_core.chat.batcher import Batcher, BatcherConfig, EngineBusy, GenerationRequest
 from genie_core.chat.engine import ChatEngine, resolve_template_name
+from genie_core.chat.grammar import JsonObject, feed_all
 from genie_core.chat.sampling import BatchSampler, SamplingParams
 from genie_core.chat.textstream import TextStream
-from genie_core.chat.tools import calls_to_text, may_be_tool_call, parse_tool_calls, tools_to_text
+from genie_core.chat.tools import (
+    call_affixes,
+    call_grammar,
+    calls_to_text,
+    may_be_tool_call,
+    parse_tool_calls,
+    tools_to_text,
+)
 from genie_core.extras.errors import ConfigError, GenieError
 from genie_core.hparams import get_args
 
@@ -285,6 +295,139 @@ def test_sampling_params_greedy_flags():
     assert SamplingParams(do_sample=False).greedy
     assert SamplingParams(temperature=0.0).greedy
     assert not SamplingParams(temperature=0.7).greedy
+
+
+# ---- penalties, logit bias, seeds and log-probs ------------------------------------------------------------------
+
+
+class _OpenAIPenalties:
+    """Reference for OpenAI's rule, as a transformers logits processor: bias, then presence/frequency on the reply."""
+
+    def __init__(self, prompt_len: int, presence: float, frequency: float, bias: dict[int, float], vocab: int):
+        self.prompt_len, self.presence, self.frequency = prompt_len, presence, frequency
+        self.bias = torch.zeros(vocab)
+        for token, value in bias.items():
+            self.bias[token] = value
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        reply = input_ids[:, self.prompt_len :]
+        counts = torch.zeros_like(scores).scatter_add_(1, reply, torch.ones_like(reply, dtype=scores.dtype))
+        return scores + self.bias - self.frequency * counts - self.presence * (counts > 0)
+
+
+def test_presence_frequency_penalties_and_logit_bias_match_a_reference(engine):
+    from transformers import LogitsProcessorList
+
+    conv = [{"role": "user", "content": "vat vat vat"}]  # greedy decoding loops on this prompt
+    ids = engine.encode(conv)
+    plain = engine.chat(conv, max_new_tokens=20)[0].text
+    first = engine.tokenizer.encode(plain, add_special_tokens=False)[0]
+    settings = {"presence_penalty": 0.5, "frequency_penalty": 1.5, "logit_bias": {first: -100.0, 7: 2.0}}
+    # beside a plain request in the same batch, so rows with and without penalty tables are joined and selected
+    replies = _concurrently(lambda kw: engine.chat(conv, max_new_tokens=20, **kw)[0].text, [settings, {}])
+    reference = _OpenAIPenalties(len(ids), 0.5, 1.5, settings["logit_bias"], engine.vocab_size)
+    assert replies[0] == _hf_greedy(engine, ids, 20, logits_processor=LogitsProcessorList([reference]))
+    assert replies[1] == plain != replies[0]
+    with pytest.raises(GenieError, match="logit_bias: token id 100000 is not in the vocabulary"):
+        engine.chat(conv, logit_bias={100000: 1.0})
+
+
+def test_a_seed_repeats_sampled_replies(engine):
+    conv = CONVERSATIONS[1]
+    hot = {"do_sample": True, "temperature": 1.5, "top_p": 1.0, "top_k": 0, "max_new_tokens": 12}
+    first = [r.text for r in engine.chat(conv, n=2, seed=5, **hot)]
+    again = _concurrently(lambda kw: [r.text for r in engine.chat(conv, **kw)], [{"n": 2, "seed": 5, **hot}, hot])
+    assert again[0] == first and first[0] != first[1]  # each row of a request has its own seed
+    assert engine.chat(conv, seed=6, **hot)[0].text != first[0]
+
+
+def test_logprobs_are_those_of_the_distribution_sampled_from(engine):
+    ids = engine.encode(CONVERSATIONS[1])
+    with torch.no_grad():
+        logits = engine.model(torch.tensor([ids])).logits[0, -1].float()
+
+    def first_token(**kw):
+        (completion,) = engine.submit_ids(ids, max_new_tokens=1, **kw).result()
+        (entry,) = completion.logprobs
+        return entry
+
+    greedy = first_token(logprobs=3, do_sample=False)  # greedy: the model's own distribution
+    reference = torch.log_softmax(logits, -1)
+    assert greedy.token == int(reference.argmax())
+    assert [t for t, _ in greedy.top] == reference.topk(3).indices.tolist()
+    assert [v for _, v in greedy.top] == pytest.approx(reference.topk(3).values.tolist(), abs=1e-4)
+    assert greedy.logprob == pytest.approx(greedy.top[0][1])
+    hot = first_token(logprobs=2, do_sample=True, temperature=0.5, top_k=0, top_p=1.0, seed=1)
+    assert hot.logprob == pytest.approx(float(torch.log_softmax(logits / 0.5, -1)[hot.token]), abs=1e-4)
+    narrow = first_token(logprobs=3, do_sample=True, temperature=1.0, top_k=2, top_p=1.0, seed=1)
+    assert sum(math.exp(v) for _, v in narrow.top[:2]) == pytest.approx(1.0)  # only two tokens were in play
+    assert narrow.top[2][1] == float("-inf") and narrow.token in {t for t, _ in narrow.top[:2]}
+    streamed = [e for event in engine.submit_ids(ids, max_new_tokens=8, logprobs=1) for e in event.logprobs]
+    (whole,) = engine.submit_ids(ids, max_new_tokens=8, logprobs=1).result()
+    assert [e.token for e in streamed] == [e.token for e in whole.logprobs] and len(
+        streamed
+    ) == whole.completion_tokens
+
+
+# ---- constrained decoding ------------------------------------------------------------------------------------
+
+
+def test_json_grammar_takes_json_objects_and_completes_any_prefix():
+    good = ["{}", '{"a": 1}', '{"a": [1, 2.5e-3, {"b": null}], "c": "x\\u00e9\\n"}', '{"k":-0.5E+10,"t":true}']
+    bad = [
+        '{"a": 01}',
+        '{"a": 1,}',
+        "[1]",
+        " {}",
+        '{"a" 1}',
+        '{"a": tru}',
+        "{}x",
+        '{"a": 1.}',
+        '{"a": "\x01"}',
+        '{"a": "\\x"}',
+    ]
+    for text in good:
+        machine = JsonObject()
+        assert feed_all(machine, text.encode()) and machine.done, text
+    for text in bad:
+        machine = JsonObject()
+        assert not (feed_all(machine, text.encode()) and machine.done), text
+    for text in good:
+        for cut in range(len(text)):
+            machine = JsonObject()
+            assert feed_all(machine, text[:cut].encode())
+            ending = machine.closing()
+            assert isinstance(json.loads(text[:cut] + ending.decode()), dict), (text[:cut], ending)
+    call = call_grammar(["get", "get_weather"], ("<tool_call>\n", "\n</tool_call>"))
+    assert call.closing() == b'<tool_call>\n{"name": "get", "arguments": {}}\n</tool_call>'
+    text = b'<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert feed_all(call, text) and call.done and not feed_all(call_grammar(["get"]), b'{"name": "got"')
+
+
+def test_constrained_replies_are_well_formed_within_their_budget(engine):
+    """The random model never writes JSON on its own; constrained, every reply parses, however short the budget."""
+    conv = CONVERSATIONS[1]
+    hot = {"do_sample": True, "temperature": 1.5, "top_p": 1.0, "top_k": 0, "seed": 0}
+    for budget, kw in ((2, {}), (9, {}), (40, {}), (9, hot), (40, hot)):
+        completions = engine.submit(conv, max_new_tokens=budget, n=3, constraint=JsonObject, **kw).result()
+        for c in completions:
+            assert isinstance(json.loads(c.text), dict), c.text
+            assert c.finish_reason == "stop" and c.completion_tokens <= budget
+    assert any(len(c.text) > 2 for c in completions)  # not only "{}"
+    for affixes in (("", ""), ("<tool_call>\n", "\n</tool_call>"), ("[TOOL_CALLS] ", "")):
+        grammar = functools.partial(call_grammar, ["get_weather", "get_time"], affixes)
+        for c in engine.submit(conv, max_new_tokens=48, n=2, constraint=grammar, **hot).result():
+            _, calls = parse_tool_calls(c.text)
+            assert [call.name in ("get_weather", "get_time") for call in calls] == [True], c.text
+            assert isinstance(json.loads(calls[0].arguments), dict)
+
+
+def test_call_affixes_follow_the_template():
+    from genie_core.template.templates import TEMPLATES
+
+    assert call_affixes(TEMPLATES["qwen"]) == ("<tool_call>\n", "\n</tool_call>")
+    assert call_affixes(TEMPLATES["mistral"]) == ("[TOOL_CALLS] ", "")
+    assert call_affixes(TEMPLATES["chatml"]) == call_affixes(TEMPLATES["llama3"]) == ("", "")
 
 
 # ---- tools ---------------------------------------------------------------------------------------------------

@@ -51,7 +51,14 @@ def main(argv: list[str]) -> int:
     app = wrap_limits(create_app(engine, settings), settings)
     print(f"Serving {engine.model_name} on http://{server.host}:{server.port} (docs at /docs)", flush=True)
     try:
-        uvicorn.run(app, host=server.host, port=server.port, log_level=server.log_level, timeout_graceful_shutdown=5)
+        uvicorn.run(  # RequestLog writes one line per request, with latency and tokens: uvicorn's would repeat it
+            app,
+            host=server.host,
+            port=server.port,
+            log_level=server.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
     finally:
         engine.close()
     return 0

@@ -7,6 +7,11 @@ it at the next step when rows are free: its prompt is encoded on its own, and it
 stacked onto the running one (models whose caches are not plain growing tensors, e.g. sliding-window layers, wait
 for the next batch instead). A full queue refuses new work (``EngineBusy``) instead of growing without bound.
 
+A request may ask for log-probabilities (``logprobs``: the chosen token's and its ``k`` best alternatives', taken
+from the scores the row was sampled from, see ``sampling``) and may carry a ``constraint``: a grammar machine that
+only lets tokens through which keep the reply well formed (``constrain``); its row ends as soon as the machine is
+complete.
+
 A failure stays with the request that causes it: a row that cannot sample fails its request and leaves the batch,
 and a prefill or decoding step that raises with several requests aboard is retried with each request alone (resuming
 from the tokens it already has), so only the request that fails alone is reported as failed.
@@ -15,16 +20,20 @@ from the tokens it already has), so only the request that fails alone is reporte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 
+from genie_core.chat.constrain import TokenTable, allowed_tokens
+from genie_core.chat.grammar import Machine, feed_all
 from genie_core.chat.sampling import BatchSampler, SamplingParams
 from genie_core.chat.textstream import TextStream
 from genie_core.extras.errors import GenieError
@@ -61,15 +70,30 @@ class GenerationRequest:
     max_new_tokens: int = 512
     stop: list[str] = field(default_factory=list)
     n: int = 1
+    logprobs: int | None = None  # None: none; k: each token's log-probability and its k best alternatives
+    constraint: Callable[[], Machine] | None = None  # a fresh grammar machine per row
+
+
+class TokenLogprob(NamedTuple):
+    """One generated token: its log-probability and the ``k`` most likely tokens at its position (id, logprob)."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 class Event(NamedTuple):
-    """A piece of one reply: new text, and ``finish_reason`` (stop, length, cancelled, error) on its last event."""
+    """A piece of one reply: new text, and ``finish_reason`` (stop, length, cancelled, error) on its last event.
+
+    ``logprobs`` holds the tokens generated since the previous event of the row (text held back, e.g. half a
+    character, arrives with a later event, and so do its tokens).
+    """
 
     index: int
     text: str
     finish_reason: str | None = None
     completion_tokens: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass
@@ -77,6 +101,7 @@ class Completion:
     text: str
     finish_reason: str
     completion_tokens: int
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 _DONE = object()
@@ -163,12 +188,14 @@ class RequestHandle:
 
 
 def _collect(n: int, events) -> list[Completion]:
-    texts, reasons, counts = [""] * n, ["stop"] * n, [0] * n
+    out = [Completion("", "stop", 0) for _ in range(n)]
     for ev in events:
-        texts[ev.index] += ev.text
+        done = out[ev.index]
+        done.text += ev.text
+        done.logprobs += ev.logprobs
         if ev.finish_reason is not None:
-            reasons[ev.index], counts[ev.index] = ev.finish_reason, ev.completion_tokens
-    return [Completion(t, r, c) for t, r, c in zip(texts, reasons, counts)]
+            done.finish_reason, done.completion_tokens = ev.finish_reason, ev.completion_tokens
+    return out
 
 
 @dataclass
@@ -176,7 +203,10 @@ class _Row:
     handle: RequestHandle
     index: int
     stream: TextStream
+    params: SamplingParams  # the request's, with a seed of its own per row
+    machine: Machine | None = None
     ids: list[int] = field(default_factory=list)  # generated so far: a retried row resumes from them
+    pending: list[TokenLogprob] = field(default_factory=list)  # log-probs not yet sent with an event
     done: bool = False
 
     @property
@@ -259,6 +289,8 @@ class Batcher:
             "retries": 0,  # batches that failed and were re-run request by request
         }
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self._table: TokenTable | None = None
+        self._table_lock = threading.Lock()
         self._rows: list[_Row] = []  # every row of the batch being decoded, finished ones too
         self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._pending: deque[RequestHandle] = deque()
@@ -282,6 +314,14 @@ class Batcher:
             self._pending.append(handle)
             self._cond.notify()
         return handle
+
+    @property
+    def token_table(self) -> TokenTable:
+        """Each token's bytes (built on first use: constrained decoding and log-prob text need it)."""
+        with self._table_lock:
+            if self._table is None:
+                self._table = TokenTable(self.tokenizer, self.vocab_size)
+            return self._table
 
     @property
     def queued(self) -> int:
@@ -358,9 +398,17 @@ class Batcher:
 
     def _new_rows(self, handles: list[RequestHandle]) -> list[_Row]:
         self.stats["requests"] += len(handles)
-        rows = [_Row(h, i, TextStream(self.tokenizer, h.request.stop)) for h in handles for i in range(h.request.n)]
+        rows = [self._row(h, i) for h in handles for i in range(h.request.n)]
         self.stats["rows"] += len(rows)
         return rows
+
+    def _row(self, handle: RequestHandle, index: int) -> _Row:
+        request = handle.request
+        params = request.params
+        if params.seed is not None:  # the n replies of one request must not be n copies
+            params = dataclasses.replace(params, seed=params.seed + index)
+        machine = request.constraint() if request.constraint is not None else None
+        return _Row(handle, index, TextStream(self.tokenizer, request.stop), params, machine)
 
     def _run(self, rows: list[_Row], join: bool) -> None:
         """Decode ``rows`` to the end; if that raises with several requests aboard, re-run each one alone.
@@ -415,7 +463,7 @@ class Batcher:
         input_ids = torch.tensor([[self.pad_id] * (longest - len(p)) + p for p in prompts], device=self.device)
         mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        sampler = BatchSampler([r.handle.request.params for r in rows], prompts, self.vocab_size, self.device)
+        sampler = BatchSampler([r.params for r in rows], prompts, self.vocab_size, self.device, [r.ids for r in rows])
         cache = DynamicCache(config=self.model.config)
         logits, cache = self._forward(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache)
         return _Running(list(rows), logits, cache, mask, positions[:, -1:] + 1, sampler)
@@ -445,25 +493,87 @@ class Batcher:
             self._fail(rows[0].handle, f"{type(exc).__name__}: {exc}")
             return None
 
-    def _sample(self, state: _Running) -> tuple[list[int], list[bool]]:
-        """The next token of every row and whether the row could sample; row by row if the batch raises."""
+    def _sample(self, state: _Running) -> tuple[list[int], list[str | None], list[TokenLogprob | None]]:
+        """Every row's next token, why it could not sample (or None) and its log-probs; row by row if that raises."""
         try:
-            tokens, valid = state.sampler(state.logits)
-            return tokens.tolist(), valid.tolist()
+            return self._sample_rows(state.sampler, state.logits, state.rows)
         except Exception as exc:
             if len(state.rows) == 1:
                 raise
             logger.warning("Sampling failed for a batch of %d rows (%s); sampling row by row", len(state.rows), exc)
-        tokens, valid = [], []
+        tokens: list[int] = []
+        errors: list[str | None] = []
+        entries: list[TokenLogprob | None] = []
         for i in range(len(state.rows)):
             try:
-                token, ok = state.sampler.row(i)(state.logits[i : i + 1])
-                tokens.append(int(token[0]))
-                valid.append(bool(ok[0]))
-            except Exception:
-                tokens.append(0)
-                valid.append(False)
-        return tokens, valid
+                (token,), (error,), (entry,) = self._sample_rows(
+                    state.sampler.row(i), state.logits[i : i + 1], state.rows[i : i + 1]
+                )
+            except Exception as exc:
+                token, error, entry = 0, f"{type(exc).__name__}: {exc}", None
+            tokens.append(token)
+            errors.append(error)
+            entries.append(entry)
+        return tokens, errors, entries
+
+    def _sample_rows(
+        self, sampler: BatchSampler, logits: torch.Tensor, rows: list[_Row]
+    ) -> tuple[list[int], list[str | None], list[TokenLogprob | None]]:
+        scores, valid = sampler.process(logits)
+        problems: dict[int, str] = {}
+        constrained = [i for i, row in enumerate(rows) if row.machine is not None and row.live]
+        if constrained:
+            scores = scores.clone()  # masked in place below; may be the logits themselves
+            usable = valid.tolist()
+            for i in constrained:
+                problem = self._constrain(rows[i], scores, logits, i) if usable[i] else None
+                if problem:
+                    problems[i] = problem
+            if problems:
+                valid = valid & torch.tensor([i not in problems for i in range(len(rows))], device=valid.device)
+        tokens, valid = sampler.choose(scores, valid)
+        errors = [problems.get(i) or (None if ok else _NO_DISTRIBUTION) for i, ok in enumerate(valid.tolist())]
+        token_list = tokens.tolist()
+        return token_list, errors, self._logprobs(rows, scores, token_list)
+
+    def _constrain(self, row: _Row, scores: torch.Tensor, logits: torch.Tensor, i: int) -> str | None:
+        """Leave only the tokens the row's grammar allows in ``scores[i]`` (in place); an error if none fits."""
+        request = row.handle.request
+        remaining = min(request.max_new_tokens, self.max_positions - len(request.prompt_ids)) - row.tokens
+        first_only = bool(row.params.greedy) and request.logprobs is None
+        assert row.machine is not None
+        ids, from_fallback = allowed_tokens(
+            row.machine, self.token_table, scores[i], logits[i].float(), remaining, first_only
+        )
+        if not ids:
+            return "no token can continue the reply in the required format"
+        keep = torch.tensor(ids, device=scores.device)
+        values = (logits[i].float() if from_fallback else scores[i])[keep]
+        scores[i] = float("-inf")
+        scores[i, keep] = values
+        return None
+
+    def _logprobs(self, rows: list[_Row], scores: torch.Tensor, tokens: list[int]) -> list[TokenLogprob | None]:
+        """Log-probs for the rows that asked, from the scores they were sampled from.
+
+        Sampling rows: after penalties, temperature, top-k and top-p (and a grammar), so a token left out is at
+        -inf; greedy rows: the softmax of their penalized logits at temperature 1, the distribution an arg-max
+        reads.
+        """
+        wanted = [i for i, row in enumerate(rows) if row.handle.request.logprobs is not None]
+        entries: list[TokenLogprob | None] = [None] * len(rows)
+        if not wanted:
+            return entries
+        index = torch.tensor(wanted, device=scores.device)
+        logp = torch.log_softmax(scores[index], dim=-1)
+        k = min(max(rows[i].handle.request.logprobs or 0 for i in wanted), logp.shape[-1])
+        top_values, top_ids = torch.topk(logp, k, dim=-1) if k else (logp[:, :0], logp[:, :0].long())
+        chosen = logp.gather(1, torch.tensor([[tokens[i]] for i in wanted], device=scores.device)).squeeze(1)
+        for j, (i, value) in enumerate(zip(wanted, chosen.tolist())):
+            count = rows[i].handle.request.logprobs or 0
+            top = tuple(zip(top_ids[j, :count].tolist(), top_values[j, :count].tolist()))
+            entries[i] = TokenLogprob(tokens[i], value, top)
+        return entries
 
     @torch.inference_mode()
     def _decode(self, rows: list[_Row], join: bool) -> None:
@@ -475,16 +585,16 @@ class Batcher:
             if join and free > 0:  # continuous batching: new requests start without waiting for this batch to end
                 self._join(state, free, rows)
             self.stats["max_rows"] = max(self.stats["max_rows"], len(state.rows))
-            tokens, valid = self._sample(state)
+            tokens, errors, entries = self._sample(state)
             state.sampler.observe(torch.tensor(tokens, device=self.device))
-            for row, token, ok in zip(state.rows, tokens, valid):
+            for row, token, error, entry in zip(state.rows, tokens, errors, entries):
                 if not row.live:
                     continue  # another row of its request failed earlier in this step
-                if not ok:
-                    self._fail(row.handle, _NO_DISTRIBUTION)
+                if error is not None:
+                    self._fail(row.handle, error)
                     continue
                 try:
-                    self._advance(row, token)
+                    self._advance(row, token, entry)
                 except Exception as exc:  # e.g. decoding the text: only this request is affected
                     logger.warning("Streaming a token failed (%s: %s)", type(exc).__name__, exc)
                     self._fail(row.handle, f"{type(exc).__name__}: {exc}")
@@ -502,15 +612,19 @@ class Batcher:
             )
             state.next_pos = state.next_pos + 1
 
-    def _advance(self, row: _Row, token: int) -> bool:
+    def _advance(self, row: _Row, token: int, entry: TokenLogprob | None = None) -> bool:
         """Feed one sampled token to its row; emit text; return whether the row keeps generating."""
         handle = row.handle
         self.stats["tokens"] += 1
         if token in self.stop_token_ids:
             return self._finish(row, "stop")
         row.ids.append(token)
+        if entry is not None:
+            row.pending.append(entry)
+        if row.machine is not None and not feed_all(row.machine, self.token_table.bytes_of(token)):
+            raise RuntimeError(f"token {token} broke the reply's required format")  # the mask let it through
         row.stream.push(token)
-        if row.stream.stopped:
+        if row.stream.stopped or (row.machine is not None and row.machine.done):
             return self._finish(row, "stop")
         request = handle.request
         if row.tokens >= request.max_new_tokens or len(request.prompt_ids) + row.tokens >= self.max_positions:
@@ -519,12 +633,14 @@ class Batcher:
             return self._finish(row, "cancelled")
         delta = row.stream.take()
         if delta:
-            handle._emit(Event(row.index, delta))
+            handle._emit(Event(row.index, delta, logprobs=tuple(row.pending)))
+            row.pending.clear()
         return True
 
     def _finish(self, row: _Row, reason: str) -> bool:
         row.done = True
         if reason == "cancelled":
             self.stats["cancelled"] += 1
-        row.handle._emit(Event(row.index, row.stream.take(final=True), reason, row.tokens))
+        row.handle._emit(Event(row.index, row.stream.take(final=True), reason, row.tokens, tuple(row.pending)))
+        row.pending.clear()
         return False

@@ -2,8 +2,9 @@
 
 ``ChatEngine.from_args(args)`` loads what ``genie train`` would (base, LoRA adapters merged or a full checkpoint,
 ``fix_tokenizer``), picks the training template when the adapter directory records one, and starts a ``Batcher``.
-``chat``/``stream_chat`` serve one conversation; ``submit`` is the non-blocking form the API server uses so that
-concurrent requests share batches.
+``chat``/``stream_chat`` serve one conversation; ``submit`` (a conversation) and ``submit_ids`` (a prompt already
+encoded, e.g. a plain completion's) are the non-blocking forms the API server uses so that concurrent requests
+share batches.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 
 from genie_core.chat.batcher import Batcher, BatcherConfig, GenerationRequest, RequestHandle
+from genie_core.chat.constrain import TokenTable
+from genie_core.chat.grammar import Machine
 from genie_core.chat.sampling import SamplingParams
 from genie_core.chat.tools import ToolCall, parse_tool_calls
 from genie_core.data.schema import Message
@@ -30,6 +33,8 @@ logger = get_logger(__name__)
 
 EXPORT_INFO_FILE = "genie_export.json"
 GENERATION_KEYS = ("do_sample", "temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty")
+# per-request sampling options that the generating arguments do not have (their defaults change nothing)
+REQUEST_KEYS = ("presence_penalty", "frequency_penalty", "logit_bias", "seed")
 
 
 @dataclass
@@ -152,16 +157,24 @@ class ChatEngine:
         if not messages:
             raise GenieError("messages is empty: send at least one user message.")
         ids = self.template.encode_prompt(self.tokenizer, messages, system, tools or None)
-        if self.max_positions and len(ids) >= self.max_positions:
-            raise GenieError(
-                f"the prompt is {len(ids)} tokens but the model takes at most {self.max_positions}; "
-                "shorten the conversation."
-            )
+        self._check_length(ids)
         return ids
 
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the output layer: the token ids the model can produce."""
+        return self.batcher.vocab_size
+
+    @property
+    def token_table(self) -> TokenTable:
+        return self.batcher.token_table
+
     def sampling(self, **overrides: Any) -> tuple[SamplingParams, int]:
-        """Sampling settings and max_new_tokens: the command's generating args, with per-request overrides."""
-        unknown = set(overrides) - set(GENERATION_KEYS)
+        """Sampling settings and max_new_tokens: the command's generating args, with per-request overrides.
+
+        ``logit_bias`` maps token ids to a bias added to their logits (as OpenAI's: -100 bans, 100 forces).
+        """
+        unknown = set(overrides) - set(GENERATION_KEYS) - set(REQUEST_KEYS)
         if unknown:
             raise GenieError(f"unknown generation option(s): {', '.join(sorted(unknown))}.")
         values = {k: getattr(self.generating, k) for k in GENERATION_KEYS}
@@ -170,23 +183,54 @@ class ChatEngine:
             raise GenieError(f"max_new_tokens must be >= 1, got {values['max_new_tokens']}.")
         if values["temperature"] < 0 or not 0 < values["top_p"] <= 1 or values["repetition_penalty"] <= 0:
             raise GenieError("temperature must be >= 0, top_p in (0, 1] and repetition_penalty > 0.")
+        bias = values.pop("logit_bias", None) or {}
+        outside = [t for t in bias if not 0 <= int(t) < self.vocab_size]
+        if outside:
+            last = self.vocab_size - 1
+            raise GenieError(f"logit_bias: token id {outside[0]} is not in the vocabulary (0 to {last}).")
+        values["logit_bias"] = tuple(sorted((int(t), float(v)) for t, v in bias.items()))
         max_new = int(values.pop("max_new_tokens"))
         return SamplingParams(**values), max_new
+
+    def encode_text(self, prompt: str) -> list[int]:
+        """Prompt ids of plain text (no chat template), with the tokenizer's own special tokens (e.g. BOS)."""
+        ids = self.tokenizer.encode(prompt, add_special_tokens=True)
+        if not ids:
+            raise GenieError("the text holds no tokens; send at least one character.")
+        self._check_length(ids)
+        return ids
+
+    def _check_length(self, ids: list[int]) -> None:
+        if self.max_positions and len(ids) >= self.max_positions:
+            raise GenieError(
+                f"the prompt is {len(ids)} tokens but the model takes at most {self.max_positions}; "
+                "shorten the prompt."
+            )
 
     def submit(
         self,
         messages: list[Message],
         system: str | None = None,
         tools: str | None = None,
+        **options: Any,
+    ) -> RequestHandle:
+        """Queue a conversation for generation; raises ``EngineBusy`` when the queue is full."""
+        return self.submit_ids(self.encode(messages, system, tools), **options)
+
+    def submit_ids(
+        self,
+        prompt_ids: list[int],
         *,
         n: int = 1,
         stop: list[str] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        logprobs: int | None = None,
+        constraint: Callable[[], Machine] | None = None,
         **generation: Any,
     ) -> RequestHandle:
-        """Queue a conversation for generation; raises ``EngineBusy`` when the queue is full."""
+        """Queue encoded prompt ids; ``logprobs`` and ``constraint`` as in ``GenerationRequest``."""
         params, max_new = self.sampling(**generation)
-        request = GenerationRequest(self.encode(messages, system, tools), params, max_new, list(stop or []), n)
+        request = GenerationRequest(prompt_ids, params, max_new, list(stop or []), n, logprobs, constraint)
         return self.batcher.submit(request, loop)
 
     def chat(

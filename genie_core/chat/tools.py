@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from genie_core.chat.grammar import Choice, JsonObject, Literal, Sequence
 from genie_core.extras.errors import GenieError
 
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
@@ -119,3 +120,37 @@ def may_be_tool_call(text: str) -> bool:
         return True
     candidates = ("<tool_call>", "```", *_MARKERS)
     return head[0] in "{[" or any(c.startswith(head[: len(c)]) for c in candidates)
+
+
+def call_affixes(template: Any) -> tuple[str, str]:
+    """The text a template writes before and after a call's JSON (qwen: ``<tool_call>\\n`` and ``\\n</tool_call>``).
+
+    Read from its ``function_format`` up to the end-of-turn marker; a format whose markers are special slots or
+    that ``parse_tool_calls`` would not read back, or a template rendered by the tokenizer's own chat template,
+    gives ``("", "")``: the bare JSON, which ``parse_tool_calls`` reads in every family's output.
+    """
+    fmt = getattr(template, "function_format", None)
+    if type(template).__name__ == "TokenizerTemplate" or not isinstance(fmt, str) or "{{content}}" not in fmt:
+        return "", ""
+    before, after = fmt.split("{{content}}", 1)
+    after = after.split("{{", 1)[0]
+    for word in getattr(template, "stop_words", None) or []:
+        after = after.split(word, 1)[0]
+    if "{{" in before:
+        return "", ""
+    _, calls = parse_tool_calls(f'{before}{{"name": "f", "arguments": {{}}}}{after}')
+    return (before, after) if [c.name for c in calls] == ["f"] else ("", "")
+
+
+def call_grammar(names: list[str], affixes: tuple[str, str] = ("", "")) -> Sequence:
+    """A grammar for one call to one of ``names`` in the training format: ``{"name": ..., "arguments": {...}}``."""
+    before, after = affixes
+    return Sequence(
+        [
+            Literal(f'{before}{{"name": '.encode()),
+            Choice([json.dumps(name, ensure_ascii=False).encode() for name in names]),
+            Literal(b', "arguments": '),
+            JsonObject(),
+            Literal(f"}}{after}".encode()),
+        ]
+    )
