@@ -1,9 +1,12 @@
 """`genie webchat` and `genie webui` served on 127.0.0.1 and driven in headless Chromium (Debian's, via playwright).
 
 The board test is one story told over several tests, in file order: a run started from the page (tiny model, LoRA,
-3 steps) runs against a Prefect server and a sqlite MLflow store of this module's own; the page is closed at once
-and the other pages are exercised while it trains; then the run must have finished without any page open, be
-recorded in Prefect and MLflow, and show its loss curve when a page is opened again. Screenshots go to tmp dirs.
+3 steps) runs against a Prefect server and a sqlite MLflow store of this module's own; the page previews the exact
+command and YAML, saves the arguments, starts, and is closed at once; the other pages are exercised while it trains;
+a reloaded page finds the form as it was left; then the run must have finished without any page open, be recorded
+in Prefect and MLflow, and show its loss curve, progress and log end when a page is opened again. Last, a stage
+folder as `genie run` leaves it appears in the run list, and selecting it puts its settings in the form.
+Screenshots go to tmp dirs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import write_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +87,32 @@ def wait_markdown(page, elem_id: str, pattern: str, timeout_s: float = 60) -> st
 def pick(page, elem_id: str, option: str) -> None:
     page.locator(f"#{elem_id} input").click()
     page.get_by_role("option", name=option, exact=True).click()
+
+
+def open_board(page, url: str | None = None) -> None:
+    """Open (or reload) the board and wait for its load event: it fills the form as last left, so typing before
+    it ends would be overwritten."""
+    if url:
+        page.goto(url)
+    else:
+        page.reload()
+    wait_markdown(page, "data_note", "datasets in|Error")
+
+
+def type_in(page, elem_id: str, text: str) -> None:
+    """Type into an editable dropdown (the model box) and confirm the typed value."""
+    page.locator(f"#{elem_id} input").fill(text)
+    page.locator(f"#{elem_id} input").press("Enter")
+
+
+def log_box_geometry(page, elem_id: str) -> dict:
+    """How the log box's text sits in the box: whether it overflows, and how far its end is from the box's bottom."""
+    return page.evaluate(
+        """id => { const pre = document.querySelector(`#${id} pre`);
+        const box = pre.parentElement.getBoundingClientRect(), text = pre.getBoundingClientRect();
+        return {overflows: text.height > box.height + 1, end_above_bottom: box.bottom - text.bottom}; }""",
+        elem_id,
+    )
 
 
 def letters(text: str) -> str:
@@ -175,12 +205,13 @@ def board(env):
 
 @pytest.fixture(scope="module")
 def submitted(env, board, browser, tiny_model_dir):
-    """Fill the Train tab, preview the dataset, Start a 3-step LoRA run and close the page at once."""
+    """Fill the Train tab, preview the dataset and the command, save the arguments, Start a 3-step LoRA run and
+    close the page at once."""
     from genie_core.webui import runs
 
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(board["url"])
-    page.locator("#model textarea").fill(str(tiny_model_dir))
+    open_board(page, board["url"])
+    type_in(page, "model", str(tiny_model_dir))
     pick(page, "template", "chatml")
     pick(page, "dataset", "toy")  # the default dataset folder is ./data, listed when the page loads
     page.locator("#preview_button").click()
@@ -191,13 +222,28 @@ def submitted(env, board, browser, tiny_model_dir):
         page.locator(f"#{key} input").fill(value)
     page.locator("#run_name textarea").fill(RUN_NAME)
     page.locator("#experiment textarea").fill(EXPERIMENT)
+    page.locator("#preview_command").click()
+    shown = wait_markdown(page, "command_preview", "genie run|Error", timeout_s=120)
+    assert "Error" not in shown, shown
+    command = page.locator("#command_preview pre").nth(0).inner_text()
+    shown_yaml = page.locator("#command_preview pre").nth(1).inner_text()
+    page.locator("#save_args").click()
+    saved = wait_markdown(page, "message", "Saved|Error")
     wait_http(env["api"] + "/health", env["prefect"], env["root"] / "prefect.log")
     page.locator("#start").click()
     message = wait_markdown(page, "message", "Started|Error")
     page.close()  # the run must not care
     sub = runs.Submission.load(RUN_NAME) if "Started" in message else None
     try:
-        yield {"preview": preview, "message": message, "sub": sub, "closed_at": time.monotonic()}
+        yield {
+            "preview": preview,
+            "message": message,
+            "sub": sub,
+            "closed_at": time.monotonic(),
+            "command": command,
+            "yaml": shown_yaml,
+            "saved": saved,
+        }
     finally:
         if sub is not None and runs.status(sub) in ("running", "stopping"):
             runs.stop(sub, grace_s=5)
@@ -213,6 +259,18 @@ def test_board_previews_formatted_rows_and_starts_a_detached_run(submitted, boar
     assert f"Started {RUN_NAME}" in submitted["message"], submitted["message"]
     sub = submitted["sub"]
     assert sub.command[-3:-1] == ["flows.cli", "run"]
+    # the preview showed exactly the command and YAML that Start then ran
+    assert submitted["command"].strip() == " ".join(sub.command)
+    written = (sub.folder / "pipeline.yaml").read_text()
+    assert submitted["yaml"].strip() == written.strip()
+    saved = Path(os.environ["GENIE_RUNS_DIR"]) / "webui" / "saved" / f"{RUN_NAME}.yaml"
+    assert f"Saved the arguments to {saved}" in submitted["saved"]
+    saved_stage, run_stage = (
+        yaml.safe_load(saved.read_text())["stages"]["sft"],
+        yaml.safe_load(written)["stages"]["sft"],
+    )
+    assert saved_stage.pop("dataset_dir") == "data"  # as typed; Start resolves it
+    assert saved_stage == {k: v for k, v in run_stage.items() if k != "dataset_dir"}
     try:
         assert os.getsid(sub.pid) == sub.pid != os.getsid(board["proc"].pid)  # not in the board's session
     except ProcessLookupError:
@@ -223,15 +281,22 @@ def test_paths_outside_the_roots_are_refused(board, browser, env, tmp_path_facto
     outside = tmp_path_factory.mktemp("outside")
     write_registry(outside / "data")
     page = browser.new_page()
-    page.goto(board["url"])
+    open_board(page, board["url"])
     page.locator("#dataset_dir textarea").fill(str(outside / "data"))
     page.locator("#dataset_dir textarea").press("Enter")
     assert "outside the allowed folders" in wait_markdown(page, "data_note", "outside")
-    page.locator("#model textarea").fill(str(outside))
+    type_in(page, "model", str(outside))
     page.locator("#start").click()
     text = wait_markdown(page, "message", "Error")
     assert f"model_name_or_path: {outside.resolve()} is outside the allowed folders" in text
     page.screenshot(path=str(env["root"] / "board-refused.png"), full_page=True)
+    # a reload finds the form as it was left (kept by the board, refused paths and all), not a fresh one
+    page.wait_for_timeout(1500)  # the form is saved as it changes
+    open_board(page)
+    assert page.locator("#model input").input_value() == str(outside)
+    assert page.locator("#dataset_dir textarea").input_value() == str(outside / "data")
+    assert page.locator("#max_steps input").input_value() == "3"  # as the first page set it
+    assert page.locator("#run_name textarea").input_value() == RUN_NAME
     page.close()
 
 
@@ -302,7 +367,13 @@ def test_run_finishes_with_the_page_closed_and_is_tracked(submitted, board, brow
     status = wait_markdown(page, "run_status", "finished.*loss points", timeout_s=30)
     assert f"{RUN_NAME}: finished" in status and "step 3/3" in status and "(3 loss points)" in status
     page.wait_for_selector("#loss_plot .mark-line path", timeout=15_000)  # the curve is drawn
-    assert f"Pipeline {RUN_NAME} finished" in page.locator("#log_tail textarea").input_value()
+    progress = page.locator("#run_progress .genie-progress")
+    assert progress.get_attribute("data-phase") == "finished"
+    assert progress.inner_text().startswith("finished · step 3/3 (100%) · ")
+    assert f"Pipeline {RUN_NAME} finished" in page.locator("#log_tail pre").inner_text()
+    box = log_box_geometry(page, "log_tail")  # the box opens on the log's end, not its beginning
+    assert 0 <= box["end_above_bottom"] <= 20, box
+    assert box["overflows"] or len(runs.log_tail(sub, 200).splitlines()) < 15, box
     page.screenshot(path=str(env["root"] / "board-finished.png"), full_page=True)
     page.close()
 
@@ -332,4 +403,39 @@ def test_board_chats_with_the_result_and_exports_it(submitted, board, browser, e
     page.locator("#export_button").click()
     assert str(out) in wait_markdown(page, "export_message", "Exported|Error", timeout_s=120)
     assert (out / "model.safetensors").is_file() and (out / "genie_export.json").is_file()
+    page.close()
+
+
+def test_board_lists_a_genie_run_stage_and_restores_its_settings(submitted, board, browser, env, tiny_model_dir):
+    """A stage folder as `genie run` in a terminal leaves it (the finished run's own files, in another pipeline)."""
+    from genie_core.webui import runs
+
+    source = runs.stage_dir(submitted["sub"])
+    cli = Path(os.environ["GENIE_RUNS_DIR"]) / "cli-pipe" / "sft-0123456789"
+    shutil.copytree(source, cli)
+    config = yaml.safe_load((cli / "genie_config.yaml").read_text())
+    config.update(learning_rate=0.0123, output_dir=str(cli))
+    (cli / "genie_config.yaml").write_text(yaml.safe_dump(config))  # written now: the newest run
+
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(board["url"])
+    status = wait_markdown(page, "run_status", "cli-pipe", timeout_s=30)
+    assert "cli-pipe/sft-0123456789: finished · step 3/3" in status
+    assert "cli-pipe/sft-0123456789/stage.log" in page.locator("#log_tail").inner_text()
+    page.locator("#model input").click()  # the models offered: the registry's, then recently used ones
+    models = page.get_by_role("option").all_inner_texts()
+    assert "smollm2 (not pulled yet: fetched on first use)" in models and str(tiny_model_dir) in models, models
+    page.keyboard.press("Escape")
+    page.locator("#run input").click()
+    options = page.get_by_role("option").all_inner_texts()
+    assert any("cli-pipe/sft-0123456789 (genie run," in o for o in options), options
+    assert any(f"{RUN_NAME} (board," in o for o in options), options
+    page.get_by_role("option", name="cli-pipe/sft-0123456789 (genie run,").click()  # a substring of the label
+    wait_markdown(page, "message", "settings of cli-pipe/sft-0123456789")
+    assert page.locator("#learning_rate input").input_value() == "0.0123"
+    assert page.locator("#run_name textarea").input_value() == "cli-pipe"
+    page.wait_for_timeout(1500)  # the restored form is saved as it changes
+    open_board(page)
+    assert page.locator("#learning_rate input").input_value() == "0.0123"  # kept over the reload
+    page.screenshot(path=str(env["root"] / "board-cli-run.png"), full_page=True)
     page.close()

@@ -2,12 +2,15 @@
 
     genie webui [--host 127.0.0.1] [--port 7861] [--roots DIR,DIR]
 
-Train: pick a model, template, dataset (with a preview of formatted rows), stage, tuning method and the common
-hyper-parameters; Start writes a one-stage pipeline YAML and runs it with `genie run` as a detached process, so
-closing the page never stalls or kills training, and the run is recorded in Prefect and MLflow like any other.
-The tab follows the selected run: status, live loss curve, log tail, Stop. Chat and Export work on a model with its
-adapters, or on what the selected run trained. Only paths under the roots are accepted (default: the current
-directory, the project's data folder and GENIE_HOME; the runs directory always).
+Train: pick a model (pulled or recent, or type a folder), template, dataset (with a preview of formatted rows),
+stage, tuning method and the common hyper-parameters, whose defaults are the stage's own; Start writes a one-stage
+pipeline YAML and runs it with `genie run` as a detached process, so closing the page never stalls or kills
+training, and the run is recorded in Prefect and MLflow like any other. Preview command shows that YAML and
+command; Save and Load keep the arguments in a file; the form survives a reload. The run list holds every run in
+the runs directory, the board's and `genie run`'s alike; selecting one puts its settings in the form, and the tab
+follows it: status, phase and progress with ETA, live loss curve, the log's last lines, Stop. Chat and Export work
+on a model with its adapters, or on what the selected run trained. Only paths under the roots are accepted
+(default: the current directory, the project's data folder and GENIE_HOME; the runs directory always).
 """
 
 from __future__ import annotations
@@ -26,29 +29,20 @@ def build_board(roots: Roots | None = None):
     set_gradio_env()
     import gradio as gr
 
-    from genie_core.webui import runs
     from genie_core.webui.model_tabs import EngineSlot, chat_tab, export_tab
-    from genie_core.webui.train_tab import dataset_choices, train_tab
+    from genie_core.webui.train_tab import train_tab
 
     roots = roots or Roots.from_spec(None)
     slot = EngineSlot()
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"## {TITLE}\nAllowed folders: {roots.describe()}", elem_id="roots")
         with gr.Tab("Train"):
-            dataset_dir, dataset, data_note, run = train_tab(roots)
+            tab = train_tab(roots)
         with gr.Tab("Chat"):
-            chat_tab(roots, slot, run)
+            chat_model = chat_tab(roots, slot, tab.run)
         with gr.Tab("Export"):
-            export_tab(roots, run)
-
-        def on_load(folder, chosen):
-            names = runs.list_submissions()
-            return (
-                *dataset_choices(roots, folder, chosen),
-                gr.update(choices=names, value=names[0] if names else None),
-            )
-
-        demo.load(on_load, [dataset_dir, dataset], [dataset, data_note, run])
+            export_model = export_tab(roots, tab.run)
+        tab.on_page_load(demo, roots, [chat_model, export_model])
     return demo
 
 

@@ -8,8 +8,8 @@ import threading
 from typing import Any
 
 from genie_core.extras.errors import GenieError
-from genie_core.webui import runs
 from genie_core.webui.common import Roots
+from genie_core.webui.run_index import open_run
 
 MODEL_KEYS = ("model_name_or_path", "checkpoint_dir", "template", "finetuning_type")
 
@@ -66,7 +66,7 @@ def from_run(name: str | None):
     if not name:
         return [*keep, "Select a run on the Train tab first."]
     try:
-        target = runs.chat_target(runs.Submission.load(name))
+        target = open_run(name).chat_target()
     except GenieError as exc:
         return [*keep, _error(exc)]
     target["template"] = target["template"] or "auto"
@@ -77,16 +77,18 @@ def model_fields(prefix: str) -> list:
     import gradio as gr
 
     from genie_core.template import list_templates
+    from genie_core.webui.model_list import model_box
 
     with gr.Row():
-        model = gr.Textbox(label="Model folder (or smollm2)", elem_id=f"{prefix}model", scale=3)
+        model = model_box(f"{prefix}model")
         checkpoints = gr.Textbox(label="Adapters (checkpoint_dir, comma-separated)", elem_id=f"{prefix}checkpoints")
         template = gr.Dropdown(list_templates(), value="auto", label="Template", elem_id=f"{prefix}template")
         ftype = gr.Radio(["lora", "freeze", "full"], value="lora", label="Tuning method", elem_id=f"{prefix}ftype")
     return [model, checkpoints, template, ftype]
 
 
-def chat_tab(roots: Roots, slot: EngineSlot, run) -> None:
+def chat_tab(roots: Roots, slot: EngineSlot, run):
+    """Lay out the tab; returns its model box (the board fills in its choices when a page loads)."""
     import gradio as gr
 
     from genie_core.webui.chat_page import chat_panel
@@ -108,9 +110,11 @@ def chat_tab(roots: Roots, slot: EngineSlot, run) -> None:
     load.click(do_load, fields, message)
     unload.click(slot.unload, None, message)
     chat_panel(slot.get, prefix="chat_")
+    return fields[0]
 
 
-def export_tab(roots: Roots, run) -> None:
+def export_tab(roots: Roots, run):
+    """Lay out the tab; returns its model box."""
     import gradio as gr
 
     fields = model_fields("export_")
@@ -138,3 +142,4 @@ def export_tab(roots: Roots, run) -> None:
 
     use_run.click(from_run, run, [*fields, message])
     go.click(do_export, [*fields, out, size, ollama], message)
+    return fields[0]

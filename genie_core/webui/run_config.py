@@ -1,17 +1,24 @@
 """The board's form -> the stage config of a one-step pipeline, checked the way the training child will check it.
 
 Fields left at 0 or empty are not set (the stage's defaults apply); more keys can be typed as YAML. Paths are
-checked against the page's roots by the caller (``Roots.check_config``), after this.
+checked against the page's roots by the caller (``Roots.check_config``), after this. The pipeline YAML is rendered
+here once, for Start, the command preview and Save alike; ``read_arguments`` reads such a file (or a plain stage
+config) back.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from genie_core.extras.errors import ConfigError
 
+DEFAULT_EXPERIMENT = "llm-genie"
+# a pipeline file's own keys; any other top-level key (a split setting such as eval_split) applies to every stage
+PIPELINE_ONLY = ("name", "description", "experiment", "defaults", "stages", "pretokenize")
+STEP_ONLY = ("kind", "from", "compare")
 INT_KEYS = (
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
@@ -76,11 +83,45 @@ def check_config(config: dict[str, Any]) -> None:
     preflight(args)
 
 
-def pipeline_dict(name: str, config: dict[str, Any], experiment: str = "llm-genie") -> dict[str, Any]:
+def pipeline_dict(name: str, config: dict[str, Any], experiment: str = DEFAULT_EXPERIMENT) -> dict[str, Any]:
     step = str(config.get("stage", "sft"))
     return {
         "name": name,
-        "experiment": experiment or "llm-genie",
+        "experiment": experiment or DEFAULT_EXPERIMENT,
         "description": "Started from genie webui.",
         "stages": {step: dict(config)},
     }
+
+
+def pipeline_yaml(pipeline: dict[str, Any], path: str | Path) -> str:
+    """The pipeline file's text, headed by the command that runs it."""
+    return f"# genie run {path}\n" + yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True)
+
+
+def read_arguments(path: str | Path) -> tuple[dict[str, Any], str | None, str | None]:
+    """(stage config, pipeline name, experiment) from a pipeline file (its first train stage, with the file's
+    defaults) or from a plain stage config such as `genie train` reads."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror}).") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of key: value.")
+    if "stages" not in data:
+        return {str(k): v for k, v in data.items()}, None, None
+    stages = data["stages"]
+    trains = [
+        body or {}
+        for body in (stages.values() if isinstance(stages, dict) else [])
+        if isinstance(body or {}, dict) and (body or {}).get("kind", "train") == "train"
+    ]
+    if not trains:
+        raise ConfigError(f"{path}: no train stage under `stages:`.")
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    everywhere = {k: v for k, v in data.items() if k not in PIPELINE_ONLY}
+    body = {k: v for k, v in trains[0].items() if k not in STEP_ONLY}
+    config = {str(k): v for k, v in {**defaults, **body, **everywhere}.items()}
+    name, experiment = data.get("name"), data.get("experiment")
+    return config, str(name) if name else None, str(experiment) if experiment else None

@@ -6,10 +6,11 @@
                            /exit_code         written when the board saw the process end
     <runs_dir>/<name>/<stage>-<key>/          the stage's output, as for any `genie run` (trainer_log.jsonl, ...)
 
-The process gets a session (process group) of its own and writes to a file, so closing the page or stopping the
-board neither stalls nor kills it: it is an ordinary `genie run`, recorded in Prefect and MLflow. Everything shown
-is read back from files. Stop sends SIGTERM to the process group; `genie run` then stops the training child's tree
-and records the runs as KILLED.
+``plan_run`` names the run and renders its YAML and command without writing anything (the command preview shows
+it); ``launch`` writes and starts exactly that. The process gets a session (process group) of its own and writes
+to a file, so closing the page or stopping the board neither stalls nor kills it: it is an ordinary `genie run`,
+recorded in Prefect and MLflow. Everything shown is read back from files. Stop sends SIGTERM to the process group;
+`genie run` then stops the training child's tree and records the runs as KILLED.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genie_core.extras.env import runs_dir
 from genie_core.extras.errors import ConfigError, GenieError
-from genie_core.webui.run_config import pipeline_dict
+from genie_core.webui import run_files
+from genie_core.webui.run_config import DEFAULT_EXPERIMENT, pipeline_dict, pipeline_yaml
 
 SUBMISSIONS = "webui"
 PIPELINE_FILE, LOG_FILE, INFO_FILE, EXIT_FILE, STOP_FILE = (
@@ -40,7 +41,7 @@ PIPELINE_FILE, LOG_FILE, INFO_FILE, EXIT_FILE, STOP_FILE = (
     "exit_code",
     "stop_requested",
 )
-RESULT_FILE = "genie_result.json"
+RESULT_FILE = run_files.RESULT_FILE
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
@@ -50,13 +51,18 @@ def submissions_dir() -> Path:
 
 def new_name(wanted: str | None, stage: str) -> str:
     """A pipeline name not used yet: ``wanted`` or ``webui-<stage>-<time>``, with a -2, -3 suffix when taken."""
-    base = (wanted or "").strip() or f"webui-{stage}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not _NAME.match(base):
-        raise ConfigError(f"run name '{base}': start with a letter; use only letters, digits, - and _.")
+    base = check_name((wanted or "").strip() or f"webui-{stage}-{time.strftime('%Y%m%d-%H%M%S')}")
     name, n = base, 1
     while (submissions_dir() / name).exists() or (runs_dir() / name).exists():
         n += 1
         name = f"{base}-{n}"
+    return name
+
+
+def check_name(name: str) -> str:
+    """``name`` when it can name a pipeline (and its folders); ``ConfigError`` otherwise."""
+    if not _NAME.match(name):
+        raise ConfigError(f"run name '{name}': start with a letter; use only letters, digits, - and _.")
     return name
 
 
@@ -71,7 +77,7 @@ class Submission:
     started: float  # the process's create time (tells our process from a reused pid)
     command: list[str]
     stage_root: str  # <runs_dir>/<name>, where the stage directory appears
-    experiment: str = "llm-genie"
+    experiment: str = DEFAULT_EXPERIMENT
 
     @property
     def folder(self) -> Path:
@@ -95,19 +101,50 @@ class Submission:
             raise GenieError(f"no run named '{name}' in {submissions_dir()}.") from None
 
 
-def submit(config: dict[str, Any], name: str | None = None, experiment: str = "llm-genie") -> Submission:
+@dataclass(frozen=True)
+class Planned:
+    """What Start will write and run: the pipeline YAML and the `genie run` command. The command preview shows
+    this same object, so what is previewed is what runs."""
+
+    name: str
+    step: str
+    experiment: str
+    yaml_text: str
+
+    @property
+    def folder(self) -> Path:
+        return submissions_dir() / self.name
+
+    @property
+    def yaml_path(self) -> Path:
+        return self.folder / PIPELINE_FILE
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "flows.cli", "run", str(self.yaml_path)]
+
+
+def plan_run(config: dict[str, Any], name: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> Planned:
+    """Name the run and render its one-stage pipeline; writes nothing."""
+    name = new_name(name, str(config.get("stage", "sft")))
+    pipeline = pipeline_dict(name, config, experiment)
+    text = pipeline_yaml(pipeline, submissions_dir() / name / PIPELINE_FILE)
+    return Planned(name, next(iter(pipeline["stages"])), pipeline["experiment"], text)
+
+
+def submit(config: dict[str, Any], name: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> Submission:
     """Write the pipeline YAML and start `genie run` on it, detached; returns at once."""
+    return launch(plan_run(config, name, experiment))
+
+
+def launch(planned: Planned) -> Submission:
+    """Write ``planned``'s YAML and start its command in a session of its own; returns at once."""
     import psutil
 
-    name = new_name(name, str(config.get("stage", "sft")))
-    folder = submissions_dir() / name
+    folder = planned.folder
     folder.mkdir(parents=True)
-    pipeline = pipeline_dict(name, config, experiment)
-    yaml_path = folder / PIPELINE_FILE
-    yaml_path.write_text(
-        f"# genie run {yaml_path}\n" + yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
-    command = [sys.executable, "-m", "flows.cli", "run", str(yaml_path)]
+    planned.yaml_path.write_text(planned.yaml_text, encoding="utf-8")
+    command = planned.command
     with open(folder / LOG_FILE, "ab") as log:
         log.write(f"==> {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(command)}\n".encode())
         log.flush()
@@ -123,10 +160,10 @@ def submit(config: dict[str, Any], name: str | None = None, experiment: str = "l
         started = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         started = time.time()
-    step = next(iter(pipeline["stages"]))
-    sub = Submission(name, step, proc.pid, started, command, str(runs_dir() / name), pipeline["experiment"])
+    stage_root = str(runs_dir() / planned.name)
+    sub = Submission(planned.name, planned.step, proc.pid, started, command, stage_root, planned.experiment)
     sub.save()
-    threading.Thread(target=_record_exit, args=(proc, folder), daemon=True, name=f"reap-{name}").start()
+    threading.Thread(target=_record_exit, args=(proc, folder), daemon=True, name=f"reap-{planned.name}").start()
     return sub
 
 
@@ -226,24 +263,17 @@ def stage_dir(sub: Submission) -> Path | None:
 
 def read_result(sub: Submission) -> dict[str, Any] | None:
     folder = stage_dir(sub)
-    try:
-        return json.loads((folder / RESULT_FILE).read_text(encoding="utf-8")) if folder else None
-    except (OSError, ValueError):
-        return None
+    return run_files.read_json(folder / RESULT_FILE) if folder else None
 
 
 def loss_points(sub: Submission) -> list[dict[str, Any]]:
     """``{"step", "value", "series"}`` rows for loss and eval_loss, from the stage's trainer_log.jsonl."""
-    folder = stage_dir(sub)
-    path = folder / "trainer_log.jsonl" if folder else None
-    if path is None or not path.is_file():
-        return []
+    return loss_points_in(stage_dir(sub))
+
+
+def loss_points_in(folder: Path | None) -> list[dict[str, Any]]:
     points = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line being written
+    for record in run_files.trainer_records(folder):
         for series in ("loss", "eval_loss"):
             if isinstance(record.get(series), (int, float)):
                 points.append({"step": int(record.get("current_steps", 0)), "value": record[series], "series": series})
@@ -252,35 +282,23 @@ def loss_points(sub: Submission) -> list[dict[str, Any]]:
 
 def progress(sub: Submission) -> tuple[int, int] | None:
     """(current step, total steps) from the last trainer_log.jsonl line."""
-    folder = stage_dir(sub)
-    path = folder / "trainer_log.jsonl" if folder else None
-    if path is None or not path.is_file():
-        return None
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for line in reversed(lines):
-        try:
-            record = json.loads(line)
-            return int(record["current_steps"]), int(record["total_steps"])
-        except (ValueError, KeyError):
-            continue
-    return None
+    done = run_files.progress_of(run_files.trainer_records(stage_dir(sub)))
+    return (done.current, done.total) if done else None
 
 
 def log_tail(sub: Submission, lines: int = 40, max_bytes: int = 65536) -> str:
     """The last ``lines`` lines of run.log, each progress-bar refresh on a line of its own dropped but the last."""
-    try:
-        with open(sub.log_path, "rb") as fh:
-            fh.seek(max(fh.seek(0, os.SEEK_END) - max_bytes, 0))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    kept = [line.split("\r")[-1] for line in text.split("\n")]
-    return "\n".join([line for line in kept if line.strip()][-lines:])
+    return "\n".join(run_files.tail_lines(sub.log_path, lines, max_bytes))
 
 
 def chat_target(sub: Submission) -> dict[str, Any]:
     """Model, adapters, tuning type and template to chat with (or export) what the run trained."""
-    result = read_result(sub)
+    return chat_target_in(stage_dir(sub), sub.name, lambda: status(sub))
+
+
+def chat_target_in(folder: Path | None, name: str, state: Callable[[], str]) -> dict[str, Any]:
+    """``chat_target`` of a stage folder; ``state`` says why there is none yet (called only then)."""
+    result = run_files.read_json(folder / RESULT_FILE) if folder else None
     if result:
         adapters = result.get("adapters") or []
         return {
@@ -289,4 +307,4 @@ def chat_target(sub: Submission) -> dict[str, Any]:
             "finetuning_type": result.get("finetuning_type") or "lora",
             "template": result.get("template") or "",
         }
-    raise GenieError(f"{sub.name} has no finished result yet ({status(sub)}); chat with it once it has finished.")
+    raise GenieError(f"{name} has no finished result yet ({state()}); chat with it once it has finished.")
