@@ -571,3 +571,19 @@ def test_cli_chat_in_a_terminal(tiny_model_dir, tmp_path):
         if proc.poll() is None:
             proc.kill()
         os.close(main_fd)
+
+
+def test_model_generation_config_wins_over_generic_defaults():
+    """A model's own generation_config.json sets sampling (as `generate` would); what the user set wins over it, and a
+    config derived from the model config (no file) leaves our defaults alone."""
+    from transformers import GenerationConfig
+
+    from genie_core.chat.engine import model_generation_defaults
+    from genie_core.hparams import GeneratingArguments
+
+    shipped = GenerationConfig(do_sample=True, temperature=0.3, top_p=0.9, max_new_tokens=200)
+    ours = GeneratingArguments()
+    merged = model_generation_defaults(ours, shipped, set_by_user={"top_p"})
+    assert (merged.temperature, merged.max_new_tokens, merged.top_p) == (0.3, 200, ours.top_p)
+    derived = GenerationConfig(_from_model_config=True, temperature=0.3)
+    assert model_generation_defaults(ours, derived, set()) == ours

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -237,6 +238,7 @@ def test_mlflow_has_parent_and_stage_runs(finished):
     assert parent_b.info.status == "FINISHED"
     tags = parent_b.data.tags
     assert tags["genie.git_sha"] and tags["genie.step.sft"] == "cached" and tags["genie.step.sft2"] == "ran"
+    assert re.fullmatch(r"e2e-\d{8}-\d{6}", tags["prefect.flow_run_name"])  # named after the pipeline
     assert len(tags["genie.dataset.sft.toy"]) == 16 and tags["genie.registered"].startswith("tiny-e2e/")
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_b.info.run_id}
     assert set(children) == {"sft2", "evaluate", "export", "register"}

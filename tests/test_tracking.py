@@ -222,3 +222,17 @@ def test_reopened_run_is_running_again_with_its_history(store):
     run = tracker.client.get_run(run_id)
     assert run.info.status == "RUNNING" and tracker.last_step(run_id, "loss") == 1
     assert not tracker.reopen_run("0" * 32)  # a run that does not exist is not reopened
+
+
+def test_fresh_store_keeps_every_artifact_root_beside_it(tmp_path, monkeypatch):
+    """Even MLflow's Default experiment stores artifacts under the store's folder, not the current directory; our
+    experiments open as model training in the UI."""
+    monkeypatch.setenv("GENIE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    tracker = MlflowTracker("kind")
+    root = (tmp_path / "runs" / "mlartifacts").resolve().as_uri()
+    assert tracker.client.get_experiment("0").artifact_location.startswith(root)
+    experiment = tracker.client.get_experiment(tracker.experiment_id)
+    assert experiment.artifact_location.startswith(root)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

@@ -10,6 +10,7 @@ share batches.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -102,6 +103,19 @@ def resolve_template_name(model_args, asked: str | None) -> str | None:
     return asked
 
 
+def model_generation_defaults(generating: GeneratingArguments, config, set_by_user: set[str]) -> GeneratingArguments:
+    """The sampling settings the model ships (its ``generation_config.json``) win over our generic defaults; what
+    the user set wins over both. A model without such a file keeps ours."""
+    if config is None or getattr(config, "_from_model_config", True):
+        return generating
+    shipped = {
+        key: getattr(config, key)
+        for key in ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
+        if key not in set_by_user and getattr(config, key, None) is not None
+    }
+    return dataclasses.replace(generating, **shipped) if shipped else generating
+
+
 class ChatEngine:
     """Generate replies for conversations in our message schema (user/assistant/observation/function)."""
 
@@ -145,10 +159,11 @@ class ChatEngine:
         if torch.cuda.is_available() and not getattr(model, "hf_device_map", None):
             model = model.to("cuda")
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+        generating = model_generation_defaults(args.generating, model.generation_config, set(args.raw))
         name = Path(args.model.model_name_or_path).name or args.model.model_name_or_path
         if args.model.adapter_dirs:
             name += "+" + "+".join(Path(p).name for p in args.model.adapter_dirs)
-        return cls(model, tokenizer, template, args.generating, batcher_config, model_name=name)
+        return cls(model, tokenizer, template, generating, batcher_config, model_name=name)
 
     # ---- requests ---------------------------------------------------------------------------------------------
 
