@@ -286,7 +286,7 @@ def test_champion_resolves_to_exported_model_that_generates(finished):
     holder = _mlflow().get_model_version_by_alias("tiny-e2e", "champion")
     export = step_dir(finished, "export")
     assert Path(holder.tags["genie.export_dir"]) == export / "model"
-    assert holder.model_id and "genie.export_dir" in holder.tags  # a logged model MLflow consumers can load
+    assert "/models/m-" in holder.source  # the version is a logged model, which MLflow consumers load
     import mlflow
 
     mlflow.set_registry_uri(_mlflow()._registry_uri)
