@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from genie_core.extras.env import apply_quiet_env, runs_dir
-from genie_core.tracking import tracking_uri
+from genie_core.tracking import UI_MODE, tracking_uri
 
 
 def _start(cmd: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
             if not _wait_healthy(f"{url}/health", proc, ns.timeout):
                 print(f"error: the MLflow UI did not come up; see {logs / 'ui-mlflow.log'}", file=sys.stderr)
                 return 1
-            print(f"MLflow:  {url}   (store: {uri})", flush=True)
+            print(f"MLflow:  {url}/#/experiments{UI_MODE}   (store: {uri})", flush=True)
         if ns.prefect:
             cmd = [
                 sys.executable,

@@ -43,6 +43,9 @@ _BATCH = 100  # mlflow accepts at most 100 params per log_batch
 # MLflow 3 opens an untagged experiment as a GenAI one (an empty Traces page); ours are model training
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPORT_DIR_TAG = "genie.export_dir"
+# MLflow 3's UI picks GenAI or model-training pages from this URL parameter (else the browser's last choice,
+# GenAI on a first visit); every link we print asks for model training
+UI_MODE = "?workflowType=machine_learning"
 EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
 
 
@@ -346,7 +349,7 @@ class MlflowTracker:
 
     def run_url(self, run_id: str) -> str:
         base = self.uri if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}{UI_MODE}"
 
     # model registry ----------------------------------------------------------------------------------------------
     def register_version(

@@ -180,17 +180,41 @@ def test_genie_ui_serves_the_store_and_stops_cleanly(store):
     )
     try:
         line = proc.stdout.readline()
-        assert line.startswith(f"MLflow:  http://127.0.0.1:{port}"), line
+        assert line.startswith(f"MLflow:  http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning"), line
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as resp:
             assert resp.status == 200
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children
+        _landing_page_is_model_training(port)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert proc.returncode == 0
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive
+
+
+def _landing_page_is_model_training(port: int) -> None:
+    """The link we print opens the experiment in MLflow 3's model-training view (its runs), not the GenAI traces
+    overview it shows by default."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium (`.ci/run` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    experiment_page = f"http://127.0.0.1:{port}/#/experiments/{MlflowTracker('exp-ui').experiment_id}{tracking.UI_MODE}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(experiment_page)
+            page.get_by_text("visible", exact=True).first.wait_for(timeout=60_000)  # the run table
+            body = page.inner_text("body")
+            assert "Model registry" in body and "No data available for the selected time range" not in body
+        finally:
+            browser.close()
 
 
 def test_runs_of_dead_processes_end_killed(store):
