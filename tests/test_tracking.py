@@ -204,7 +204,9 @@ def _landing_page_is_model_training(port: int) -> None:
         pytest.skip("needs Debian's chromium (`.ci/run` installs it)")
     from playwright.sync_api import sync_playwright
 
-    experiment_page = f"http://127.0.0.1:{port}/#/experiments/{MlflowTracker('exp-ui').experiment_id}{tracking.UI_MODE}"
+    experiment_page = (
+        f"http://127.0.0.1:{port}/#/experiments/{MlflowTracker('exp-ui').experiment_id}{tracking.UI_MODE}"
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True)
         try:
