@@ -10,7 +10,7 @@ one progress line per stage (with its seconds) on stderr.
    (checked by content) and no stage ever sees it: not sft, not the sampling for pairs, not rm, ppo or dpo.
 2. ``sft`` (LoRA) learns the demo replies on the training prompts.
 3. The SFT model samples ``--samples`` replies for each of a seeded subset of the training prompts; the hidden
-   *gold* rule (``gold_sentence`` in ``genie_core/eval/rules.py``: a reply of about 12 words that ends like a
+   *gold* rule (``gold_sentence`` in ``genie_core/rewards/rules.py``: a reply of about 12 words that ends like a
    sentence) scores them, and every two replies to one prompt whose gold scores differ by at least ``min_gap`` make
    a preference pair (the better one chosen). Only the pairs leave this step; the scores stay here.
 4. ``rm`` learns a reward model from the pairs (its held-out pairs come from prompts it did not train on); ``ppo``
@@ -236,7 +236,7 @@ def sample(loaded: Loaded, prompt_ids: list[list[int]], s: Settings) -> list[Any
 
 
 def gold_scores(texts: list[str], prompts: list[str]) -> list[float]:
-    from genie_core.eval.rules import parse_rule
+    from genie_core.rewards.rules import parse_rule
 
     return parse_rule(GOLD_RULE)(texts, prompts, [""] * len(texts))
 

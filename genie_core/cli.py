@@ -14,7 +14,7 @@ Later overrides win over the file. --no-launch runs the stage in this process (f
 
 def _cmd_train(rest: list[str]) -> int:
     from genie_core.hparams import check_config, load_config, parse_cli_tokens
-    from genie_core.train import run_train
+    from genie_core.stage_parent import run_train
 
     launch = True
     if "--no-launch" in rest:

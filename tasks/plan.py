@@ -351,7 +351,7 @@ def validate_plans(plans: list[StepPlan]) -> None:
     if not plans:
         return
     from genie_core.hparams.parser import check_config, merge_config
-    from genie_core.train import preflight
+    from genie_core.stage_parent import preflight
 
     for plan in plans:
         try:

@@ -27,11 +27,11 @@ from typing import Any
 import yaml
 
 from genie_core.extras.errors import ConfigError
+from genie_core.hparams.stages import STAGE_NAMES as TRAIN_STAGES
 
 KINDS = ("train", "evaluate", "export", "register")
 # the held-out split belongs to the pipeline: every stage must hold out the same prompts
 SPLIT_KEYS = ("eval_split", "eval_split_seed")
-TRAIN_STAGES = ("pt", "sft", "rm", "ppo", "dpo")
 PIPELINE_KEYS = ("name", "description", "experiment", "defaults", "stages", "pretokenize", *SPLIT_KEYS)
 # keys a step understands besides stage config keys, per kind
 STEP_KEYS: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """The stage task: one training or evaluation stage (pt, sft, rm, ppo, dpo) in an `accelerate launch` child.
 
 Every stage goes the same way: write the resolved config, open the stage's MLflow run under the pipeline's,
-launch ``python -m accelerate.commands.launch ... -m genie_core.launch <stage_dir>/genie_config.yaml`` with
+launch ``python -m accelerate.commands.launch ... -m genie_core.stage_child <stage_dir>/genie_config.yaml`` with
 ``MLFLOW_RUN_ID`` set, log results and artifacts, write ``genie_result.json`` last.
 """
 
@@ -61,7 +61,7 @@ STEP_RESULT = {
 
 def child_environment(num_processes: int, run_id: str, tracking_uri: str) -> dict[str, str]:
     """The child's environment: quiet and offline defaults, accelerate's CPU switch, the stage's MLflow run."""
-    from genie_core.train import child_env
+    from genie_core.stage_parent import child_env
 
     apply_quiet_env()
     env = child_env(num_processes)
@@ -211,7 +211,7 @@ def train_stage(plan: dict[str, Any], parent_run_id: str = "") -> dict[str, Any]
 
 
 def _run_train_stage(plan: dict[str, Any], parent_run_id: str, log) -> dict[str, Any]:
-    from genie_core.train import CONFIG_NAME, launch_command
+    from genie_core.stage_parent import CONFIG_NAME, launch_command
 
     stage_dir = Path(plan["stage_dir"])
     start = time.perf_counter()
@@ -253,7 +253,7 @@ def tokenize_stage(plan: dict[str, Any]) -> dict[str, Any]:
     """Tokenize a stage's datasets into the shared Arrow cache in a child process, so training starts on a hit."""
     import sys
 
-    from genie_core.train import CONFIG_NAME
+    from genie_core.stage_parent import CONFIG_NAME
 
     log = get_run_logger()
     stage_dir = Path(plan["stage_dir"])

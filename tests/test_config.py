@@ -7,7 +7,7 @@ import yaml
 
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams import get_args, parse_cli_tokens
-from genie_core.train import launch_command
+from genie_core.stage_parent import launch_command
 
 
 def _write(tmp_path, data):
@@ -82,6 +82,14 @@ def test_launch_command_uses_same_interpreter_and_module(tmp_path):
 
     cmd = launch_command(tmp_path / "genie_config.yaml")
     assert cmd[:4] == [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]
-    assert cmd[-3:] == ["-m", "genie_core.launch", str(tmp_path / "genie_config.yaml")]
+    assert cmd[-3:] == ["-m", "genie_core.stage_child", str(tmp_path / "genie_config.yaml")]
     two = launch_command("c.yaml", num_processes=2)
     assert "--multi_gpu" in two and "--cpu" not in two
+
+
+def test_stage_literal_matches_the_stage_table():
+    import typing
+
+    from genie_core.hparams.stages import STAGE_NAMES, StageName
+
+    assert typing.get_args(StageName) == STAGE_NAMES

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from genie_core import cli
+from genie_core.data.assemble import load_examples
 from genie_core.data.check import BAD_RECORD_LIMIT, check_report
-from genie_core.data.loader import load_examples
 from genie_core.extras.env import OFFLINE_DEFAULTS
 from genie_core.extras.errors import DataError
 from genie_core.hparams.data_args import DataArguments

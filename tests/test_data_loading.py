@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from genie_core.data.assemble import interleave, load_examples, split_examples
 from genie_core.data.check import check_datasets
 from genie_core.data.converters import Dropped, convert_record
-from genie_core.data.loader import interleave, load_examples, split_examples
-from genie_core.data.loaders import read_records
+from genie_core.data.readers import read_records
 from genie_core.data.registry import dataset_files, get_dataset_attrs, load_dataset_info, parse_entry
 from genie_core.data.schema import Example
 from genie_core.extras.errors import ConfigError, DataError
@@ -428,7 +428,7 @@ def test_stage_and_data_kind_must_match(tmp_path):
 
 def test_sha1_mismatch_warns(tmp_path, caplog):
     make(tmp_path, {"d": {"file_name": "d.json", "file_sha1": "0" * 40}}, {"d.json": ALPACA})
-    logger = logging.getLogger("genie.data.loaders")
+    logger = logging.getLogger("genie.data.readers")
     logger.addHandler(caplog.handler)
     try:
         load(tmp_path, "d")

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import ALPACA_ROWS, DIGIT_PPO, stage_config, write_registry
 
+from genie_core.data.assemble import load_examples
 from genie_core.data.holdout import prompt_key, split_digest
-from genie_core.data.loader import load_examples
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams import get_args
 from genie_core.stages import run_stage
@@ -67,7 +67,7 @@ def test_training_split_of_a_stage_never_holds_a_heldout_row(tmp_path, tiny_mode
 
 
 def test_gold_rule_of_the_quality_bench():
-    from genie_core.eval.rules import parse_rule
+    from genie_core.rewards.rules import parse_rule
 
     gold = parse_rule("rule:gold_sentence")
     twelve = " ".join(["word"] * 12)

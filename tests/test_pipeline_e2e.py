@@ -396,7 +396,7 @@ def test_interrupted_run_leaves_no_child_process(env, tiny_model_dir):
     marker = str(env["runs"] / "interrupt")
     try:
         _wait_for(
-            lambda: any("genie_core.launch" in " ".join(p.cmdline()) for p in _descendants_with(marker)),
+            lambda: any("genie_core.stage_child" in " ".join(p.cmdline()) for p in _descendants_with(marker)),
             240,
             "the training child",
         )
@@ -539,7 +539,7 @@ def test_deployment_registers_with_cron_runs_and_cancels(env, tiny_model_dir):
         run = run_deployment("genie-pipeline/nightly-sft", parameters={"config": str(slow)}, timeout=0)
         marker = str(env["runs"] / "cancelled")
         _wait_for(
-            lambda: any("genie_core.launch" in " ".join(p.cmdline()) for p in _descendants_with(marker)),
+            lambda: any("genie_core.stage_child" in " ".join(p.cmdline()) for p in _descendants_with(marker)),
             300,
             "the training child of the deployed run",
         )

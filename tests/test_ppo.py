@@ -10,9 +10,9 @@ import torch
 from helpers import DIGIT_PPO, stage_config, write_registry
 from safetensors.torch import load_file
 
-from genie_core.eval.rules import list_rules, parse_rule
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams import get_args
+from genie_core.rewards.rules import list_rules, parse_rule
 from genie_core.stages import ppo_core as core
 from genie_core.stages import run_stage
 
@@ -168,7 +168,7 @@ def test_bad_reward_model_fails_before_any_model_loads(tmp_path, tiny_model_dir,
     with pytest.raises(ConfigError, match="num_beams: 1"):
         run_stage(get_args(None, _ppo_cfg(tiny_model_dir, data_dir, out, num_beams=2)))
     assert not out.exists()  # nothing half-written
-    from genie_core.train import preflight  # `genie train` checks it in the parent, before a child starts
+    from genie_core.stage_parent import preflight  # `genie train` checks it in the parent, before a child starts
 
     with pytest.raises(ConfigError, match=f"reward_model: {missing} is not a reward model"):
         preflight(get_args(None, _ppo_cfg(tiny_model_dir, data_dir, out, reward_model=str(missing))))
@@ -373,8 +373,8 @@ def test_killed_run_resumes_at_its_checkpoint(tmp_path, tiny_model_dir, data_dir
 def test_seed_chain_sft_rm_ppo_through_accelerate_launch(tmp_path, tiny_model_dir, data_dir, genie_home):
     """sft -> rm over the merged sft adapter -> PPO in the `accelerate launch` child on the same merged base, with
     the reward model as a second adapter; then evaluation finds the sft adapter under the PPO one by itself."""
+    from genie_core.stage_parent import run_train
     from genie_core.stages.ppo import _policy_args
-    from genie_core.train import run_train
 
     pairs = [
         {"instruction": f"Add {a} and {b}.", "input": "", "chosen": f"The answer is {a + b}.", "rejected": "No."}

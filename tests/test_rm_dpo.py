@@ -327,7 +327,7 @@ def test_dpo_lora_resume_continues_where_the_checkpoint_left(tmp_path, tiny_mode
 
 @pytest.mark.parametrize("stage", ["rm", "dpo"])
 def test_stage_runs_in_accelerate_child(tmp_path, tiny_model_dir, pref_dir, genie_home, stage):
-    from genie_core.train import run_train
+    from genie_core.stage_parent import run_train
 
     out = tmp_path / stage
     args = get_args(None, _cfg(tiny_model_dir, pref_dir, out, stage=stage, max_steps=2))
@@ -362,7 +362,7 @@ def no_model_load(monkeypatch):
 def test_wrong_kind_of_data_is_refused_before_loading(
     tmp_path, tiny_model_dir, pref_dir, genie_home, no_model_load, stage, dataset, message
 ):
-    from genie_core.train import run_train
+    from genie_core.stage_parent import run_train
 
     out = tmp_path / "out"
     args = get_args(None, _cfg(tiny_model_dir, pref_dir, out, stage=stage, dataset=dataset))

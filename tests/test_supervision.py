@@ -146,7 +146,7 @@ def test_full_disk_is_one_line_naming_the_path(tmp_path, tiny_model_dir):
         "def full(args):\n"
         "    raise OSError(errno.ENOSPC, 'No space left on device', args.training.output_dir + '/model.safetensors')\n"
         "s.run_stage = full\n"
-        "from genie_core.launch import main\n"
+        "from genie_core.stage_child import main\n"
         f"sys.exit(main([{str(config)!r}]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -321,8 +321,10 @@ def test_progress_and_eta_from_trainer_log():
     assert run_panel.duration(3725) == "1:02:05"
 
 
-LAUNCH = "==> 2026-11-30 04:01:43 $ python -m accelerate.commands.launch -m genie_core.launch /r/genie_config.yaml"
-DATA = "[04:02:03 INFO genie.data.loader] Dataset 'alpaca_demo_en': 200 examples."
+LAUNCH = (
+    "==> 2026-11-30 04:01:43 $ python -m accelerate.commands.launch -m genie_core.stage_child /r/genie_config.yaml"
+)
+DATA = "[04:02:03 INFO genie.data.assemble] Dataset 'alpaca_demo_en': 200 examples."
 SAVING_DATA = "Saving the dataset (1/1 shards): 100%|██████████| 241/241 [00:00<00:00, 33945.44 examples/s]"
 WEIGHTS = "Loading weights: 100%|██████████| 272/272 [00:00<00:00, 9188.77it/s]"
 LOADED = "[04:02:05 INFO genie.model.loader] trainable params: 460800 || all params: 134975808"

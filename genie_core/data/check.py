@@ -7,8 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from genie_core.data.holdout import select_part, split_digest
-from genie_core.data.loader import (
+from genie_core.data.assemble import (
     DatasetLoad,
     check_stage,
     dataset_names,
@@ -16,6 +15,7 @@ from genie_core.data.loader import (
     empty_dataset_error,
     load_dataset_examples,
 )
+from genie_core.data.holdout import select_part, split_digest
 from genie_core.data.registry import DatasetAttr, get_dataset_attrs, load_dataset_info
 from genie_core.data.schema import Example
 from genie_core.extras.errors import DataError, GenieError

@@ -138,7 +138,7 @@ def _bundle(dd, key: str, path: Path, hit: bool, dropped: list[str]) -> Tokenize
 def _build(args, tokenizer, template, stage: str) -> tuple[dict, list[str]]:
     from datasets import Dataset
 
-    from genie_core.data.loader import load_examples, split_examples
+    from genie_core.data.assemble import load_examples, split_examples
 
     d, t = args.data, args.training
     plan = _plan(args)

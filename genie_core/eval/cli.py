@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from genie_core.hparams import get_args, parse_cli_tokens
     from genie_core.hparams.parser import load_config_file
     from genie_core.model.value_head import assert_reward_model_dir, reward_checkpoint_chain
+    from genie_core.stage_parent import preflight
     from genie_core.stages import run_stage
-    from genie_core.train import preflight
 
     config_file, overrides = parse_cli_tokens(argv)
     merged = {**(load_config_file(config_file) if config_file else {}), **overrides}

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from genie_core.data.assemble import load_examples, prompt_stage
 from genie_core.data.fingerprint import digest_json, file_digest
 from genie_core.data.holdout import split_digest
-from genie_core.data.loader import load_examples, prompt_stage
 from genie_core.data.tokenized import get_dataset
 from genie_core.eval.comparison import (
     COMPARISON_FILE,
@@ -36,11 +36,11 @@ from genie_core.eval.comparison import (
 )
 from genie_core.eval.metrics import score_pair
 from genie_core.eval.predict import write_predictions
-from genie_core.eval.rules import is_rule_spec, parse_rule
 from genie_core.extras.logging import get_logger
 from genie_core.hparams.eval_args import ChainModel
 from genie_core.model import load_model, load_tokenizer
 from genie_core.model.value_head import VALUE_HEAD_FILE, reward_checkpoint_chain, reward_model_kind
+from genie_core.rewards.rules import is_rule_spec, parse_rule
 from genie_core.stages.common import prepare_output_dir, write_json
 from genie_core.stages.ppo_rollout import (
     Rollout,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from genie_core.hparams.stages import STAGE_NAMES, StageName
+
 
 @dataclass
 class FinetuningArguments:
-    stage: Literal["pt", "sft", "rm", "ppo", "dpo"] = field(default="sft", metadata={"help": "Training stage."})
+    stage: StageName = field(default="sft", metadata={"help": "Training stage: " + ", ".join(STAGE_NAMES) + "."})
     finetuning_type: Literal["full", "freeze", "lora"] = field(
         default="lora", metadata={"help": "Which parameters train: all, the last layers, or LoRA adapters."}
     )

@@ -5,14 +5,7 @@ from __future__ import annotations
 import importlib
 
 from genie_core.extras.errors import ConfigError
-
-STAGES = {
-    "pt": "genie_core.stages.pt:run_pt",
-    "sft": "genie_core.stages.sft:run_sft",
-    "rm": "genie_core.stages.rm:run_rm",
-    "ppo": "genie_core.stages.ppo:run_ppo",
-    "dpo": "genie_core.stages.dpo:run_dpo",
-}
+from genie_core.hparams.stages import STAGE_TABLE
 
 
 def run_stage(args) -> dict:
@@ -22,9 +15,9 @@ def run_stage(args) -> dict:
 
         return run_compare(args)
     stage = args.finetuning.stage
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage '{stage}'; choose from {', '.join(STAGES)}.")
-    module_name, func_name = STAGES[stage].split(":")
+    if stage not in STAGE_TABLE:
+        raise ConfigError(f"unknown stage '{stage}'; choose from {', '.join(STAGE_TABLE)}.")
+    module_name, func_name = STAGE_TABLE[stage].runner.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -19,7 +19,6 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from genie_core.eval.rules import RuleReward, is_rule_spec, parse_rule
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
 from genie_core.model.value_head import (
@@ -31,6 +30,7 @@ from genie_core.model.value_head import (
     reward_model_kind,
     sequence_scores,
 )
+from genie_core.rewards.rules import RuleReward, is_rule_spec, parse_rule
 from genie_core.stages.ppo_core import logprobs_from_logits
 
 logger = get_logger(__name__)

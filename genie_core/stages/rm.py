@@ -16,7 +16,10 @@ from transformers import Trainer, set_seed
 
 from genie_core.data.collator import PairwiseCollator, drop_text_columns
 from genie_core.data.tokenized import get_dataset
-from genie_core.eval.reward import (
+from genie_core.extras.logging import get_logger, is_main_process
+from genie_core.model import load_model, load_tokenizer
+from genie_core.model.value_head import VALUE_HEAD_FILE, head_metadata, load_value_head, save_value_head
+from genie_core.rewards.pairwise import (
     PAIR_SCORES_FILE,
     compute_pairwise_metrics,
     pair_metrics,
@@ -24,9 +27,6 @@ from genie_core.eval.reward import (
     pairwise_scores,
     score_dataset,
 )
-from genie_core.extras.logging import get_logger, is_main_process
-from genie_core.model import load_model, load_tokenizer
-from genie_core.model.value_head import VALUE_HEAD_FILE, head_metadata, load_value_head, save_value_head
 from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
 from genie_core.stages.common import prepare_output_dir, save_metrics
 from genie_core.stages.trainer import train_and_save

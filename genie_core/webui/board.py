@@ -49,7 +49,7 @@ def build_board(roots: Roots | None = None):
 def warm_up() -> None:
     """Import what Preview and Start need (transformers, the config dataclasses) before a click waits for it."""
     import genie_core.model  # noqa: F401
-    import genie_core.train  # noqa: F401
+    import genie_core.stage_parent  # noqa: F401
     from genie_core.hparams.parser import valid_keys
 
     valid_keys()

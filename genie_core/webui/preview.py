@@ -39,7 +39,7 @@ def preview_rows(
     rows: int = PREVIEW_ROWS,
 ) -> list[PreviewRow]:
     """The first ``rows`` records of each dataset, converted for ``stage`` and rendered with the template."""
-    from genie_core.data.loader import check_stage, load_dataset_examples
+    from genie_core.data.assemble import check_stage, load_dataset_examples
     from genie_core.data.registry import get_dataset_attrs
     from genie_core.hparams.data_args import DataArguments
     from genie_core.template import get_template

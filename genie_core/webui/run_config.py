@@ -77,7 +77,7 @@ def parse_extra(text: str) -> dict[str, Any]:
 def check_config(config: dict[str, Any]) -> None:
     """Parse the stage config as the child will and read its datasets: every mistake is reported before starting."""
     from genie_core.hparams.parser import build_args, merge_config
-    from genie_core.train import preflight
+    from genie_core.stage_parent import preflight
 
     args = build_args(merge_config({"do_train": True, **config, "output_dir": "unused-by-the-check"}, {}))
     preflight(args)

@@ -1,6 +1,6 @@
 """`genie train`: validate in the parent, write the resolved config, run the stage in a child.
 
-The child is `python -m accelerate.commands.launch ... -m genie_core.launch <yaml>` with the same
+The child is `python -m accelerate.commands.launch ... -m genie_core.stage_child <yaml>` with the same
 interpreter, so one code path serves one CPU, several GPUs or DeepSpeed.
 """
 
@@ -25,7 +25,7 @@ def preflight(args: GenieArgs, check_reward_model: bool = True, check_model: boo
 
     A pipeline passes ``check_reward_model``/``check_model`` False when that model is an upstream stage not yet run.
     """
-    from genie_core.data.loader import load_examples, prompt_stage
+    from genie_core.data.assemble import load_examples, prompt_stage
     from genie_core.model.source import check_model_source
     from genie_core.template import TEMPLATES
 
@@ -43,7 +43,7 @@ def preflight(args: GenieArgs, check_reward_model: bool = True, check_model: boo
         check_reward(args.finetuning.reward_model, args.model)  # names the path before a model loads
     stage = prompt_stage(d) if args.eval.compare_models else args.finetuning.stage
     if args.eval.compare_models:
-        from genie_core.eval.rules import parse_rule
+        from genie_core.rewards.rules import parse_rule
 
         for spec in args.eval.rule_specs:
             parse_rule(spec, key="eval_rewards")
@@ -102,7 +102,7 @@ def launch_command(config_path: str | Path, num_processes: int = 1, accelerate_c
             cmd += ["--multi_gpu"] if num_processes > 1 else ["--cpu"]
         elif num_processes > 1:
             cmd += ["--multi_gpu"]
-    return cmd + ["-m", "genie_core.launch", str(config_path)]
+    return cmd + ["-m", "genie_core.stage_child", str(config_path)]
 
 
 def child_env(num_processes: int = 1) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Entry point of the training child: ``python -m genie_core.launch <genie_config.yaml>``.
+"""Entry point of the training child: ``python -m genie_core.stage_child <genie_config.yaml>``.
 
 `accelerate launch` starts this module once per rank; it re-parses the file the parent wrote.
 """
@@ -29,7 +29,7 @@ def disk_full_message(exc: OSError, needed: int | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m genie_core.launch <genie_config.yaml>", file=sys.stderr)
+        print("usage: python -m genie_core.stage_child <genie_config.yaml>", file=sys.stderr)
         return 2
     die_with_parent()  # accelerate's launcher may be killed without passing the signal on
     install_stop_handler()
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
-        from genie_core.train import expected_output_bytes
+        from genie_core.stage_parent import expected_output_bytes
 
         needed = expected_output_bytes(args) if args is not None else None
         print(f"error: {disk_full_message(exc, needed)}", file=sys.stderr, flush=True)

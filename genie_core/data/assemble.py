@@ -16,16 +16,16 @@ from typing import Any
 
 from genie_core.data.converters import Dropped, convert_record
 from genie_core.data.holdout import Part, select_part
-from genie_core.data.loaders import BadRecord, read_records
+from genie_core.data.readers import BadRecord, read_records
 from genie_core.data.registry import DatasetAttr, get_dataset_attrs
 from genie_core.data.schema import Example
 from genie_core.extras.errors import ConfigError, DataError
 from genie_core.extras.logging import get_logger
+from genie_core.hparams.stages import RANKING_STAGES
+from genie_core.hparams.stages import STAGE_NAMES as STAGES
 
 logger = get_logger(__name__)
 
-STAGES = ("pt", "sft", "rm", "ppo", "dpo")
-RANKING_STAGES = ("rm", "dpo")
 MIX_STRATEGIES = ("concat", "interleave_under", "interleave_over")
 
 

@@ -1,7 +1,7 @@
 """Rule-based rewards on decoded responses, for PPO demos and tests without a trained reward model.
 
 Write ``reward_model: rule:<name>[:<argument>]``, e.g. ``rule:contains:Paris`` or ``rule:length:40``.
-``genie_core.eval.rules.list_rules()`` (and the error for an unknown name) shows every rule with its help.
+``genie_core.rewards.rules.list_rules()`` (and the error for an unknown name) shows every rule with its help.
 A rule sees the response text (stop words removed), the prompt text and the dataset's reference reply.
 """
 
