@@ -14,9 +14,10 @@ from typing import Any
 
 from prefect import flow
 
-from tasks.plan import plan_pipeline
-from tasks.runs import pipeline_run, run_step, summarize
-from tasks.spec import load_pipeline
+from genie_core.pipeline.plan import plan_pipeline
+from genie_core.pipeline.spec import load_pipeline
+from genie_core.pipeline.summary import summarize
+from tasks.runs import pipeline_run, run_step
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
 

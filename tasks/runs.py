@@ -1,13 +1,12 @@
-"""What a pipeline flow needs around its steps: the MLflow parent run, step dispatch with caching, a summary.
+"""Step dispatch for a pipeline flow: each step is its Prefect task, keyed by its planned key.
 
-Each step is a Prefect task keyed by its planned key, with results persisted under ``<runs_dir>/.prefect-results``
-(plain files, so a finished step is found again by a new process, a new Prefect server or a worker). A step
-whose ``genie_result.json`` is gone runs again even when Prefect still holds a cache record for it.
+Results are persisted under ``<runs_dir>/.prefect-results`` (plain files, so a finished step is found again by a
+new process, a new Prefect server or a worker). A step whose ``genie_result.json`` is gone runs again even when
+Prefect still holds a cache record for it.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,17 +14,14 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
-from genie_core import __version__
-from genie_core.eval.comparison import COMPARISON_FILE, COMPARISON_PLOT, flat_metrics, read_comparison
 from genie_core.extras.env import runs_dir
-from genie_core.tracking import Tracker, get_tracker, tracking_enabled, tracking_uri
+from genie_core.pipeline.plan import StepPlan, is_done
+from genie_core.pipeline.spec import PipelineSpec
+from genie_core.pipeline.summary import PipelineRun
+from genie_core.pipeline.summary import pipeline_run as _pipeline_run
 from tasks.export import export_stage
-from tasks.plan import StepPlan, is_done
 from tasks.register import register_stage
-from tasks.spec import PipelineSpec
 from tasks.stage import tokenize_stage, train_stage
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def results_storage() -> Path:
@@ -34,85 +30,11 @@ def results_storage() -> Path:
     return path
 
 
-def git_sha() -> str:
-    """The commit the code runs from (a read-only `git rev-parse`), or `unknown` outside a checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-class PipelineRun:
-    """The MLflow parent run of one pipeline run, opened when the first step has work to do.
-
-    A re-run of a finished pipeline therefore neither imports mlflow nor leaves an empty run behind; the
-    summary points at the runs that made the cached results.
-    """
-
-    def __init__(self, spec: PipelineSpec, plans: list[StepPlan]):
-        self.spec, self.plans = spec, plans
-        self._tracker: Tracker | None = None
-        self._id: str | None = None
-
-    @property
-    def opened(self) -> bool:
-        return bool(self._id)
-
-    @property
-    def tracker(self) -> Tracker:
-        if self._tracker is None:
-            self._tracker = get_tracker(self.spec.experiment)
-        return self._tracker
-
-    @property
-    def id(self) -> str:
-        if self._id is None:
-            tags = {
-                "genie.pipeline": self.spec.name,
-                "genie.version": __version__,
-                "genie.git_sha": git_sha(),
-                "prefect.flow_run_id": str(flow_run.id or ""),
-                "prefect.flow_run_name": str(flow_run.name or ""),
-            }
-            for plan in self.plans:
-                tags.update({f"genie.dataset.{plan.name}.{name}": digest for name, digest in plan.datasets.items()})
-            self.tracker.end_orphans({"genie.pipeline": self.spec.name})  # runs a SIGKILLed `genie run` left RUNNING
-            self._id = self.tracker.start_run(self.spec.name, tags=tags)
-            self.tracker.log_params(self._id, {f"{p.name}.key": p.key for p in self.plans})
-            if self.spec.path:
-                self.tracker.log_artifact(self._id, self.spec.path)
-        return self._id
-
-    def end(self, status: str, error: str = "") -> None:
-        if not self.opened:
-            return
-        if error:
-            self.tracker.set_tags(self._id, {"genie.error": error[-4000:]})
-        self.tracker.end_run(self._id, status)
-
-
 @contextmanager
 def pipeline_run(spec: PipelineSpec, plans: list[StepPlan]) -> Iterator[PipelineRun]:
-    """The parent run around the steps; it ends FAILED (KILLED when interrupted) if a step raises."""
-    run = PipelineRun(spec, plans)
-    try:
+    """The pipeline's MLflow parent run, tagged with the current Prefect flow run."""
+    with _pipeline_run(spec, plans, str(flow_run.id or ""), str(flow_run.name or "")) as run:
         yield run
-    except Exception as exc:
-        run.end("FAILED", str(exc))
-        raise
-    except BaseException:
-        run.end("KILLED")
-        raise
-    run.end("FINISHED")
 
 
 def run_step(plan: StepPlan, results: dict[str, dict], parent: PipelineRun) -> dict[str, Any]:
@@ -129,82 +51,3 @@ def run_step(plan: StepPlan, results: dict[str, dict], parent: PipelineRun) -> d
     upstream = {role: results[name] for role, name in plan.upstream.items()}
     task = export_stage if plan.kind == "export" else register_stage
     return task.with_options(**options)(plan.to_dict(), upstream, parent_run_id)
-
-
-def log_evidence(parent: PipelineRun, run_id: str, steps: list[dict[str, Any]]) -> None:
-    """The pipeline's numbers on the parent run: every stage's final and held-out metrics as ``<step>/<metric>``,
-    each comparison's ``eval/...`` metrics, table and chart."""
-    metrics: dict[str, Any] = {}
-    for step in steps:
-        metrics.update({f"{step['name']}/{k}": v for k, v in step["metrics"].items() if not k.startswith("eval/")})
-        if "comparison" in step:
-            metrics.update(flat_metrics(step["comparison"]))
-            for name in (COMPARISON_FILE, COMPARISON_PLOT):
-                parent.tracker.log_artifact(run_id, Path(step["output_dir"]) / name, artifact_path=step["name"])
-    parent.tracker.log_metrics(run_id, metrics)
-
-
-def summary_table(steps: list[dict[str, Any]]) -> str:
-    """The steps as a Markdown table: what ran, how long, the numbers that matter."""
-    lines = ["| step | kind | status | seconds | metrics |", "|---|---|---|---|---|"]
-    for step in steps:
-        shown = {k: v for k, v in step["metrics"].items() if not k.startswith("eval/")}
-        numbers = ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())[:8])
-        if step.get("version"):
-            numbers = f"v{step['version']} {'promoted' if step.get('promoted') else 'kept'}: {step.get('reason', '')}"
-        wall = f"{step['wall_s']:.0f}" if step.get("wall_s") else ""
-        status = "ran" if step["ran"] else "cached"
-        lines.append(f"| {step['name']} | {step['kind']} | {status} | {wall} | {numbers} |")
-    return "\n".join(lines) + "\n"
-
-
-def log_summary_table(parent: PipelineRun, run_id: str, name: str, steps: list[dict[str, Any]]) -> None:
-    """``summary.md`` (the table) and ``summary.json`` (every step's record) as artifacts of the parent run."""
-    import json
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "summary.md").write_text(f"# {name}\n\n{summary_table(steps)}", encoding="utf-8")
-        records = [{k: v for k, v in step.items() if k != "comparison"} for step in steps]
-        (Path(tmp) / "summary.json").write_text(json.dumps(records, indent=2, default=str), encoding="utf-8")
-        for file in ("summary.md", "summary.json"):
-            parent.tracker.log_artifact(run_id, Path(tmp) / file)
-
-
-def summarize(spec: PipelineSpec, plans: list[StepPlan], results: dict[str, dict], parent: PipelineRun) -> dict:
-    """What `genie run` prints and a flow returns: per step whether it ran, its metrics and where it lives."""
-    current = str(flow_run.id or "")
-    steps = []
-    for plan in plans:
-        result = results.get(plan.name, {})
-        step = {
-            "name": plan.name,
-            "kind": plan.kind,
-            "ran": bool(current) and result.get("flow_run_id") == current,
-            "output_dir": plan.stage_dir,
-            "metrics": result.get("metrics", {}),
-            "wall_s": result.get("wall_s"),
-            "child_s": result.get("child_s"),
-            **{k: result[k] for k in ("model_dir", "chosen", "version", "promoted", "reason") if k in result},
-        }
-        if plan.kind == "evaluate" and (comparison := read_comparison(plan.stage_dir)):
-            step["comparison"] = comparison
-        steps.append(step)
-    parent_run_id = parent.id if parent.opened else ""
-    if parent_run_id:  # cached steps keep their original runs; the parent points at them
-        tags = {f"genie.step.{s['name']}": "ran" if s["ran"] else "cached" for s in steps}
-        tags.update(
-            {f"genie.step.{n}.run_id": r["mlflow_run_id"] for n, r in results.items() if r.get("mlflow_run_id")}
-        )
-        parent.tracker.set_tags(parent_run_id, tags)
-        log_evidence(parent, parent_run_id, steps)
-        log_summary_table(parent, parent_run_id, spec.name, steps)
-    return {
-        "pipeline": spec.name,
-        "runs_dir": str(runs_dir() / spec.name),
-        "tracking_uri": tracking_uri() if tracking_enabled() else "",
-        "mlflow_run_id": parent_run_id,
-        "mlflow_url": parent.tracker.run_url(parent_run_id) if parent_run_id else "",
-        "flow_run_id": current,
-        "steps": steps,
-    }

@@ -112,7 +112,7 @@ def server(parrot_dir, tmp_path_factory):
     """`genie api` as a real process on a free 127.0.0.1 port."""
     port = _free_port()
     log = tmp_path_factory.mktemp("api") / "server.log"
-    cmd = [sys.executable, "-m", "genie_core.cli", "api", "--model_name_or_path", str(parrot_dir)]
+    cmd = [sys.executable, "-m", "flows.cli", "api", "--model_name_or_path", str(parrot_dir)]
     cmd += ["--template", "chatml", "--port", str(port), "--do_sample", "false", "--max_new_tokens", "48"]
     cmd += ["--max_batch_size", "8", "--max_tokens_limit", "256", "--served_model_name", "parrot"]
     env = {**os.environ, "GENIE_API_KEY": KEY, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

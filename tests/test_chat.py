@@ -502,7 +502,7 @@ def _chat_cmd(model_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "genie_core.cli",
+        "flows.cli",
         "chat",
         "--model_name_or_path",
         str(model_dir),
@@ -587,3 +587,26 @@ def test_model_generation_config_wins_over_generic_defaults():
     assert (merged.temperature, merged.max_new_tokens, merged.top_p) == (0.3, 200, ours.top_p)
     derived = GenerationConfig(_from_model_config=True, temperature=0.3)
     assert model_generation_defaults(ours, derived, set()) == ours
+
+
+# The first transformers whose models take the KV cache as ``cache=`` (5.23's take only ``past_key_values`` and would
+# drop ``cache`` into their **kwargs, decoding every step without the cache).
+CACHE_KEYWORD_SINCE = "5.24"
+
+
+def test_transformers_floor_takes_the_cache_keyword(tiny_model_dir):
+    """The batcher passes the KV cache as ``cache=``: the model takes it, and pyproject allows no transformers that
+    does not."""
+    import inspect
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+    from transformers import AutoModelForCausalLM
+
+    tomllib = pytest.importorskip("tomllib")
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    requirement = next(Requirement(d) for d in declared if Requirement(d).name == "transformers")
+    floors = [Version(s.version) for s in requirement.specifier if s.operator in (">=", ">", "==", "~=")]
+    assert floors and min(floors) >= Version(CACHE_KEYWORD_SINCE), str(requirement)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert "cache" in inspect.signature(model.forward).parameters

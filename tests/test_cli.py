@@ -6,8 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 from helpers import stage_config, write_registry
+
+from flows.cli import COMMANDS
 
 
 def _genie(*argv: str, env_home=None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -105,6 +108,13 @@ def _bad_configs(tmp_path, model_dir) -> dict[str, tuple[dict, str]]:
         "negative max_steps": ({"max_steps": -5}, "max_steps must be a positive number of steps, or -1"),
         "fractional count": ({"val_size": 2.5}, "val_size is a fraction below 1"),
         "bad scheduler": ({"lr_scheduler_type": "cosinee"}, "Did you mean 'cosine'?"),
+        "lora_target typo": ({"lora_target": "q_proj,v_prj"}, "v_prj matches no linear module"),
+        "lora_target suggestion": ({"lora_target": "v_prj"}, "Did you mean 'v_proj'?"),
+        "freeze module typo": (
+            {"finetuning_type": "freeze", "name_module_trainable": "mlpp"},
+            "Did you mean 'mlp'?",
+        ),
+        "template typo": ({"template": "chatmll"}, "chatml"),
     }
 
 
@@ -112,7 +122,7 @@ def test_bad_configs_fail_in_the_parent_without_torch(tmp_path, tiny_model_dir):
     """Every bad config ends with exit 2 and its reason, before a child starts, torch loads or a file is written."""
     data_dir = write_registry(tmp_path / "data")
     script = (
-        "import sys; from genie_core.cli import main; code = main(sys.argv[1:]); "
+        "import sys; from flows.cli import main; code = main(sys.argv[1:]); "
         "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(code)"
     )
     for name, (bad, words) in _bad_configs(tmp_path, tiny_model_dir).items():
@@ -153,7 +163,7 @@ def test_bad_pipeline_stage_fails_before_prefect(tmp_path, tiny_model_dir):
 
 def test_models_list_marks_pulled_models(tmp_path, capsys, monkeypatch):
     """`genie models list` says which pullable models are installed and where."""
-    from genie_core.cli import main
+    from flows.cli import main
     from genie_core.model.pull import smollm2_dir
 
     monkeypatch.setenv("GENIE_HOME", str(tmp_path / "home"))
@@ -170,7 +180,7 @@ def test_models_list_marks_pulled_models(tmp_path, capsys, monkeypatch):
 
 
 def test_templates_one_line_each_with_families_and_stops(capsys):
-    from genie_core.cli import main
+    from flows.cli import main
     from genie_core.template import list_templates
 
     assert main(["templates"]) == 0
@@ -178,3 +188,108 @@ def test_templates_one_line_each_with_families_and_stops(capsys):
     assert [line.split()[0] for line in lines] == list_templates()
     chatml = next(line for line in lines if line.startswith("chatml "))
     assert "qwen" in chatml and "'<|im_end|>'" in chatml
+
+
+def test_train_help_lists_every_group_without_torch(tmp_path, monkeypatch):
+    """The help groups every key by dataclass with type, default and help, and printing it never imports torch."""
+    from genie_core.hparams.training_fields import training_fields
+
+    monkeypatch.setenv("GENIE_HOME", str(tmp_path / "home"))
+    training_fields.cache_clear()
+    training_fields()  # the trainer's field table is cached on disk once per transformers version
+    training_fields.cache_clear()
+    script = (
+        "import sys; from genie_core.hparams.help import format_train_help; print(format_train_help()); "
+        "print('heavy:', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    env = {**os.environ, "GENIE_HOME": str(tmp_path / "home"), "COLUMNS": "119"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("usage: genie train CONFIG.yaml")
+    assert "heavy: []" in proc.stdout
+    text = " ".join(proc.stdout.split())
+    for group in ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "LaunchArguments"):
+        assert f"{group}:" in text, group
+    assert "EvalArguments:" in text and "Seq2SeqTrainingArguments:" in text and "Aliases:" in text
+    assert "--lora_target str Comma-separated module names for LoRA, or `all`" in text
+    assert "default comes from the model family. (default: None)" in text
+    assert "--learning_rate float The initial learning rate for the optimizer. (default: 5e-05)" in text
+    assert "--compute_dtype {auto,float32,float16,bfloat16}" in text
+    assert "--report_to" in text and "(default: 'none')" in text  # our default, not the trainer's
+    assert "--adapter_name_or_path value Alias of --checkpoint_dir." in text
+    assert text.count("--seed ") == 1 and "Also sets Seq2SeqTrainingArguments.seed." in text
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_of_every_command_exits_0_and_lists_its_arguments(command, capsys):
+    from flows.cli import main
+
+    try:
+        code = main([command, "--help"])
+    except SystemExit as exc:  # argparse's own --help
+        code = exc.code
+    out = capsys.readouterr().out
+    assert code == 0, out
+    if command not in ("templates", "version"):
+        assert "usage" in out.lower() and ("--" in out or "genie train --help" in out), out
+    if command == "train":
+        assert "--lora_target" in out and "--learning_rate" in out
+
+
+# Makes bitsandbytes take its AVX512-BF16 path on any CPU, where its import warns about missing kernels.
+_FAKE_AVX512_BF16 = """
+import importlib.abc, importlib.machinery, sys
+
+class _Patch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "bitsandbytes.functional":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            module.has_avx512bf16 = lambda: True
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Patch())
+"""
+_KERNELS_NOTICE = "pip install kernels"
+
+
+def test_bitsandbytes_kernel_notice_only_when_quantizing(tmp_path, tiny_model_dir):
+    """A command that imports bitsandbytes without quantizing prints no kernel notice; a quantized load does."""
+    data_dir = write_registry(tmp_path / "data")
+    cfg = {**stage_config(tiny_model_dir, data_dir, tmp_path / "out"), "max_steps": -5}
+    command = (
+        "from flows.cli import main; code = main(sys.argv[1:]); "
+        "print('bitsandbytes imported:', 'bitsandbytes' in sys.modules); sys.exit(code)"
+    )
+    env = {**os.environ, "GENIE_HOME": str(tmp_path / "home")}  # no cached trainer fields: the parent imports them
+    args = ["train", *[f"{k}={v}" for k, v in cfg.items()]]
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAKE_AVX512_BF16 + command, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "max_steps must be a positive number" in proc.stderr, proc.stderr[-2000:]
+    assert "bitsandbytes imported: True" in proc.stdout  # else this command no longer tests anything
+    assert _KERNELS_NOTICE not in proc.stderr
+
+    quantized = (
+        "from genie_core.extras.env import apply_quiet_env; apply_quiet_env(); "
+        "from genie_core.hparams import FinetuningArguments, ModelArguments; "
+        "from genie_core.model import load_model, load_tokenizer; "
+        f"m = ModelArguments(model_name_or_path={str(tiny_model_dir)!r}, quantization_bit=4); "
+        "load_model(load_tokenizer(m), m, FinetuningArguments(), is_trainable=False)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAKE_AVX512_BF16 + quantized], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _KERNELS_NOTICE in proc.stderr

@@ -93,3 +93,68 @@ def test_stage_literal_matches_the_stage_table():
     from genie_core.hparams.stages import STAGE_NAMES, StageName
 
     assert typing.get_args(StageName) == STAGE_NAMES
+
+
+@pytest.mark.parametrize("switch, strategy", [(True, "sequential"), ("false", "random")])
+def test_disable_shuffling_is_the_sampling_strategy(switch, strategy):
+    """LLaMA-Factory's ``disable_shuffling`` resolves to the same trainer value as our own key."""
+    from genie_core.hparams import check_config, load_config
+
+    ours = get_args(None, {**BASE, "train_sampling_strategy": strategy})
+    theirs = get_args(*parse_cli_tokens([f"--disable_shuffling={switch}", *(f"{k}={v}" for k, v in BASE.items())]))
+    assert theirs.training.train_sampling_strategy == ours.training.train_sampling_strategy == strategy
+    assert check_config(load_config(None, {**BASE, "disable_shuffling": switch})).training.train_sampling_strategy == (
+        strategy
+    )
+
+
+# keys as a user types them (strings where a form or command line gives strings) and the value every reader resolves
+SAME_EVERYWHERE = {
+    "learning_rate": ("5e-5", 5e-5),
+    "lora_rank": ("4", 4),
+    "cutoff_len": ("96", 96),
+    "lora_target": ("q_proj,v_proj", "q_proj,v_proj"),
+    "finetuning_type": ("lora", "lora"),
+    "stage": ("sft", "sft"),
+}
+
+
+def _resolved(args) -> dict:
+    out = {}
+    for key in SAME_EVERYWHERE:
+        for part in (args.model, args.data, args.finetuning, args.training):
+            if hasattr(part, key):
+                out[key] = getattr(part, key)
+                break
+    return out
+
+
+def test_every_config_reader_resolves_a_key_the_same_way(tmp_path, tiny_model_dir):
+    """YAML, the command line, the pipeline planner, the board's form and the chat/API reader: one parse path."""
+    from helpers import write_registry
+
+    from genie_core.chat.args import parse_infer_args
+    from genie_core.hparams import check_config, load_config
+    from genie_core.hparams.parser import build_args, merge_config
+    from genie_core.pipeline.plan import plan_pipeline
+    from genie_core.pipeline.spec import load_pipeline
+    from genie_core.webui.run_config import stage_config
+
+    data_dir = write_registry(tmp_path / "data")
+    base = {"model_name_or_path": str(tiny_model_dir), "dataset": "toy", "dataset_dir": str(data_dir)}
+    typed = {key: text for key, (text, _) in SAME_EVERYWHERE.items()}
+    expected = {key: value for key, (_, value) in SAME_EVERYWHERE.items()}
+    out = str(tmp_path / "out")
+
+    from_yaml = get_args(_write(tmp_path, {**base, **typed, "output_dir": out, "do_train": True}))
+    tokens = [t for k, v in {**base, **typed, "output_dir": out}.items() for t in (f"--{k}", v)]
+    from_cli = check_config(load_config(*parse_cli_tokens(tokens)))
+    form = {**base, **typed, "lora_target": ["q_proj", "v_proj"], "max_steps": 0, "save_steps": 0}
+    from_board = build_args(merge_config({**stage_config(form), "output_dir": out}, {}))
+    spec = load_pipeline({"name": "p", "defaults": base, "stages": {"sft": {"stage": "sft", **typed}}})
+    from_plan = build_args(merge_config(plan_pipeline(spec, validate=False)[0].config, {}))
+    from_chat, _ = parse_infer_args(tokens)
+
+    readers = {"yaml": from_yaml, "cli": from_cli, "board": from_board, "planner": from_plan, "chat": from_chat}
+    for name, args in readers.items():
+        assert _resolved(args) == expected, name

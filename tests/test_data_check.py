@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from genie_core import cli
+from flows import cli
 from genie_core.data.assemble import load_examples
 from genie_core.data.check import BAD_RECORD_LIMIT, check_report
 from genie_core.extras.env import OFFLINE_DEFAULTS
@@ -49,7 +49,7 @@ def registry(root: Path, files: dict[str, str | list]) -> Path:
 
 @pytest.fixture
 def run_check(monkeypatch, capsys):
-    """genie_core.cli.main in-process (a subprocess costs seconds of imports); its env defaults are undone after."""
+    """`genie` (flows.cli.main) in-process (a subprocess costs seconds of imports); env defaults undone after."""
     for key, value in OFFLINE_DEFAULTS.items():
         monkeypatch.setenv(key, os.environ.get(key, value))
 

@@ -15,9 +15,9 @@ from genie_core.data.check import check_datasets
 from genie_core.data.converters import Dropped, convert_record
 from genie_core.data.readers import read_records
 from genie_core.data.registry import dataset_files, get_dataset_attrs, load_dataset_info, parse_entry
-from genie_core.data.schema import Example
 from genie_core.extras.errors import ConfigError, DataError
 from genie_core.hparams.data_args import DataArguments
+from genie_core.schema import Example
 
 ALPACA = [
     {"instruction": "Add 1 and 2.", "input": "", "output": "3"},

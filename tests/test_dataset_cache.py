@@ -9,11 +9,11 @@ from helpers import stage_config, write_registry
 
 from genie_core.data import processors
 from genie_core.data.processors import IGNORE_INDEX, Budget, encode_supervised
-from genie_core.data.schema import Example
 from genie_core.data.tokenized import get_dataset
 from genie_core.extras.errors import DataError
 from genie_core.hparams import get_args
 from genie_core.model import load_tokenizer
+from genie_core.schema import Example
 from genie_core.template import get_template
 
 
@@ -108,3 +108,41 @@ def test_pt_blocks_have_cutoff_length(tmp_path, tiny_model_dir, genie_home):
     data = get_dataset(args, tok, get_template("default", tok), "pt")
     lengths = {len(x) for x in data.train["input_ids"]}
     assert lengths == {32} and len(data.train) > 10
+
+
+def test_workers_build_the_same_cache_under_the_same_key(setup, tmp_path):
+    """preprocessing_num_workers tokenizes in several processes into the rows one process makes, under one key."""
+    cfg, args, tok, template = setup
+    alone = get_dataset(args, tok, template, "sft")
+    parallel_args = get_args(
+        None, {**cfg, "preprocessing_num_workers": 3, "tokenized_cache_dir": str(tmp_path / "parallel")}
+    )
+    parallel = get_dataset(parallel_args, tok, template, "sft")
+    assert not parallel.hit and parallel.key == alone.key
+    assert parallel.train.features == alone.train.features
+    assert parallel.train.to_dict() == alone.train.to_dict()
+
+
+@pytest.mark.parametrize("stage", ["pt", "grpo", "rm"])
+def test_workers_keep_cross_example_processing(setup, stage):
+    """pt packs one stream across every text and grpo's extra columns come from all records: shards change neither."""
+    from genie_core.data.tokenized import tokenize
+
+    _, _, tok, template = setup
+    examples = [
+        Example(
+            prompt=[{"role": "user", "content": f"Add {i} and {i + 1}. " * (i % 4 + 1)}],
+            response=[
+                {"role": "assistant", "content": f"The answer is {2 * i + 1}."},
+                {"role": "assistant", "content": "No."},
+            ],
+            source=f"toy.json:{i}",
+            extra={"columns": {"answer": str(2 * i + 1)}} if i >= 20 else {},  # only in the last shard
+        )
+        for i in range(24)
+    ]
+    process = processors.PROCESSORS[stage]
+    alone = tokenize(process, examples, tok, template, Budget(cutoff_len=24), False)
+    parallel = tokenize(process, examples, tok, template, Budget(cutoff_len=24), False, workers=3)
+    assert len(alone) > 3 and parallel.features == alone.features
+    assert parallel.to_dict() == alone.to_dict()

@@ -149,7 +149,7 @@ def test_quantized_requests_are_refused_before_loading(tiny_model_dir, adapter_d
 
 
 def test_cli_refusals_exit_2_with_a_message(tiny_model_dir, tmp_path, capsys):
-    from genie_core.cli import main as genie
+    from flows.cli import main as genie
 
     out = tmp_path / "taken"
     out.mkdir()

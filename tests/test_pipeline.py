@@ -14,14 +14,13 @@ import pytest
 import yaml
 from helpers import write_registry
 
+from genie_core.data import fingerprint
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.process import StageFailed, is_important, run_child
+from genie_core.pipeline.plan import plan_pipeline
+from genie_core.pipeline.selection import gate_decision, select_best, value_at
+from genie_core.pipeline.spec import load_pipeline
 from genie_core.tracking import ModelVersionInfo
-from tasks import fingerprint
-from tasks.export import select_best, value_at
-from tasks.plan import plan_pipeline
-from tasks.register import gate_decision
-from tasks.spec import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -361,3 +360,22 @@ def test_genie_run_and_deploy_refuse_bad_input_fast(tmp_path, monkeypatch):
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert deploy([]) == 2
+
+
+def test_grpo_key_follows_its_reward_function_file_and_rm_step(tmp_path, runs, tiny_model_dir):
+    """Editing a reward function's file gives the grpo stage a new key; an rm step named in reward_funcs is wired."""
+    data = write_registry(tmp_path / "data")
+    scorer = tmp_path / "scorer.py"
+    scorer.write_text("def short(prompts, completions, **kw):\n    return [-len(c) for c in completions]\n")
+    raw = _pipeline(tiny_model_dir, data)
+    raw["stages"] = {
+        "rm": {"stage": "rm", "dataset": "toy"},
+        "g": {"stage": "grpo", "reward_funcs": f"{scorer}:short,rm,rule:length:8", "num_generations": 2},
+    }
+    plans = {p.name: p for p in plan_pipeline(load_pipeline(raw), validate=False)}
+    assert plans["g"].config["reward_funcs"].split(",")[1] == plans["rm"].stage_dir
+    assert plans["g"].upstream["reward_funcs.rm"] == "rm"
+    before = plans["g"].key
+    assert _keys(raw)["g"] == before
+    scorer.write_text("def short(prompts, completions, **kw):\n    return [-2 * len(c) for c in completions]\n")
+    assert _keys(raw)["g"] != before

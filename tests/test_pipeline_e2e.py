@@ -26,7 +26,7 @@ import pytest
 import yaml
 from helpers import DIGIT_PPO, SAMPLING_KEYS, write_registry
 
-from tasks import fingerprint
+from genie_core.data import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -198,7 +198,7 @@ def test_ppo_raises_rule_reward_and_eval_reports_it(tmp_path, tiny_model_dir, da
         assert math.isfinite(log[-1][key])
     assert (out / "adapter_model.safetensors").exists() and (out / "training_reward.png").exists()
 
-    from genie_core.eval.cli import main as eval_main
+    from genie_core.eval_command import main as eval_main
 
     common = {"max_steps": None, "max_samples": 16, "per_device_eval_batch_size": 16}
     scores = {}

@@ -176,7 +176,7 @@ def test_qlora_runs_on_cpu(tmp_path, tiny_model_dir, pref_dir, genie_home, stage
 
 
 def test_rm_over_merged_sft_and_genie_eval(tmp_path, tiny_model_dir, pref_dir, genie_home):
-    from genie_core.eval.cli import main as eval_main
+    from genie_core.eval_command import main as eval_main
 
     sft = tmp_path / "sft"
     run_stage(get_args(None, stage_config(tiny_model_dir, pref_dir, sft, max_steps=2)))
@@ -200,7 +200,7 @@ def test_rm_over_merged_sft_and_genie_eval(tmp_path, tiny_model_dir, pref_dir, g
 
 
 def test_genie_eval_sft_writes_bleu_rouge(tmp_path, tiny_model_dir, pref_dir, genie_home):
-    from genie_core.eval.cli import main as eval_main
+    from genie_core.eval_command import main as eval_main
 
     sft = tmp_path / "sft"
     run_stage(get_args(None, stage_config(tiny_model_dir, pref_dir, sft, max_steps=2)))
@@ -378,7 +378,7 @@ def test_wrong_kind_of_data_is_refused_before_loading(
         ({"stage": "dpo", "dpo_beta": 0}, "dpo_beta must be > 0"),
         ({"stage": "dpo", "dpo_label_smoothing": 0.5}, r"dpo_label_smoothing must be in \[0, 0.5\)"),
         ({"stage": "dpo", "do_train": False, "do_eval": True}, "stage dpo needs do_train: true"),
-        ({"stage": "dpo", "dpo_loss": "orpo"}, r"'dpo_loss' must be one of \['sigmoid', 'ipo', 'hinge'"),
+        ({"stage": "dpo", "dpo_loss": "kto_pair"}, r"'pref_loss' must be one of \['sigmoid', 'ipo', 'hinge'"),
     ],
 )
 def test_bad_rm_dpo_settings_name_the_key(tmp_path, tiny_model_dir, pref_dir, overrides, message):
@@ -387,7 +387,7 @@ def test_bad_rm_dpo_settings_name_the_key(tmp_path, tiny_model_dir, pref_dir, ov
 
 
 def test_genie_eval_cli_reports_a_missing_value_head(tmp_path, tiny_model_dir):
-    argv = [sys.executable, "-m", "genie_core.cli", "eval", "--stage", "rm", "--model_name_or_path"]
+    argv = [sys.executable, "-m", "flows.cli", "eval", "--stage", "rm", "--model_name_or_path"]
     argv += [str(tiny_model_dir), "--dataset", "pairs", "--output_dir", str(tmp_path / "out")]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -172,3 +172,16 @@ def test_packing_keeps_each_example_loss(tiny_model_dir):
             alone = model(input_ids=torch.tensor([r])).logits[0]
             assert torch.allclose(logits[start : start + len(r)], alone, atol=1e-5)
             start += len(r)
+
+
+def test_same_seed_same_losses(tmp_path, tiny_model_dir, data_dir, genie_home):
+    """Two sft LoRA runs of one config start from the same adapter and log the same losses; another seed does not."""
+
+    def losses(name: str, seed: int) -> list[float]:
+        out = tmp_path / name
+        run_stage(get_args(None, stage_config(tiny_model_dir, data_dir, out, learning_rate=5e-2, seed=seed)))
+        return [r["loss"] for r in _log(out) if "loss" in r]
+
+    first, again, other = losses("a", 0), losses("b", 0), losses("c", 1)
+    assert len(first) == 3 and first == again
+    assert other != first

@@ -129,12 +129,13 @@ def test_arguments_files_are_read_back(tmp_path):
         "stages": {"sft": {"dataset": "toy", "max_steps": 5}, "export": {"kind": "export", "from": "sft"}},
     }
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump(pipeline))
+    path.write_text(yaml.safe_dump(pipeline, sort_keys=False))
     config, name, experiment = run_config.read_arguments(path)
     assert (name, experiment) == ("two", "e")
     assert config == {
         "model_name_or_path": "smollm2",
         "template": "chatml",
+        "stage": "sft",
         "dataset": "toy",
         "max_steps": 5,
         "eval_split": 0.2,
@@ -142,7 +143,7 @@ def test_arguments_files_are_read_back(tmp_path):
     path.write_text("stage: sft\nlearning_rate: 0.001\n")
     assert run_config.read_arguments(path) == ({"stage": "sft", "learning_rate": 0.001}, None, None)
     path.write_text("stages:\n  e: {kind: export}\n")
-    with pytest.raises(ConfigError, match="no train stage"):
+    with pytest.raises(ConfigError, match="needs `from:`"):
         run_config.read_arguments(path)
     with pytest.raises(ConfigError, match="cannot read"):
         run_config.read_arguments(tmp_path / "missing.yaml")
@@ -152,7 +153,7 @@ def test_arguments_files_are_read_back(tmp_path):
 
 
 def test_saved_arguments_load_back_and_run_with_genie_run(runs_root, tmp_path):
-    from tasks.spec import load_pipeline
+    from genie_core.pipeline.spec import load_pipeline
 
     roots = Roots.from_spec([tmp_path])
     values = board_form(val_size=0.1, extra="warmup_ratio: 0.1", experiment="exp")

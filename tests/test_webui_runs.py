@@ -162,11 +162,13 @@ def test_stop_ends_the_process_group(runs_root):
 
 
 def test_submit_writes_the_pipeline_and_detaches(runs_root, monkeypatch, tmp_path):
-    """The YAML is what `genie run` reads; the process has its own session. `flows.cli` is swapped for a stub."""
+    """The YAML is what `genie run` reads; the process has its own session. `flows.cli` (run by `genie`) is a stub."""
     stub = tmp_path / "stub"
     (stub / "flows").mkdir(parents=True)
     (stub / "flows" / "__init__.py").write_text("")
-    (stub / "flows" / "cli.py").write_text("import sys, time\nprint('Pipeline', 'ran', sys.argv[1:])\ntime.sleep(1)\n")
+    (stub / "flows" / "cli.py").write_text(
+        "import sys, time\ndef main():\n    print('Pipeline', 'ran', sys.argv[1:])\n    time.sleep(1)\n    return 0\n"
+    )
     monkeypatch.setenv("PYTHONPATH", str(stub))
     monkeypatch.chdir(tmp_path)
     sub = runs.submit({"stage": "sft", "model_name_or_path": "/m", "dataset": "toy"}, "mine", "exp")

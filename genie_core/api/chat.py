@@ -48,8 +48,8 @@ from genie_core.api.protocol import (
 from genie_core.api.structured import Check, OutputPlan, plan_output
 from genie_core.chat.batcher import Completion
 from genie_core.chat.tools import ToolCall, calls_to_text, may_be_tool_call, parse_tool_calls
-from genie_core.data.schema import Message
 from genie_core.extras.errors import GenieError
+from genie_core.schema import Message
 
 
 def add_chat_route(app: FastAPI, engine, settings: ApiSettings, model_id: str, body_model, check_key) -> None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import typing
-from typing import Any, Literal, Union
+from typing import Any
 
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams.parser import (
     ALIASES,
     GenieArgs,
     build_args,
+    coerce_field,
     load_config_file,
     merge_config,
     parse_cli_tokens,
@@ -54,38 +54,10 @@ def parse_infer_args(
         raise ConfigError("output_dir is required: the directory to write to.")
     merged.setdefault("output_dir", NO_OUTPUT_DIR)
     args = build_args(merged)
-    objects = [cls(**{k: _coerce(cls, k, v) for k, v in values.items()}) for cls, values in zip(extra, extra_values)]
+    objects = [
+        cls(**{k: coerce_field(cls, k, v) for k, v in values.items()}) for cls, values in zip(extra, extra_values)
+    ]
     return args, objects
-
-
-def _coerce(cls: type, key: str, value: Any) -> Any:
-    tp = typing.get_type_hints(cls).get(key)
-    if typing.get_origin(tp) is Union:
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        tp = inner[0] if len(inner) == 1 else tp
-    try:
-        if typing.get_origin(tp) is Literal:
-            if value not in typing.get_args(tp):
-                raise ValueError(value)
-            return value
-        if tp is bool and isinstance(value, str):
-            low = value.strip().lower()
-            if low not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return low in ("true", "1", "yes")
-        if tp in (int, float) and not isinstance(value, bool):
-            number = tp(value)
-            if tp is int and float(value) != number:
-                raise ValueError(value)
-            return number
-        if tp is str:
-            return str(value)
-    except (TypeError, ValueError):
-        name = getattr(tp, "__name__", str(tp))
-        raise ConfigError(f"'{key}' expects {name}, got {value!r}.") from None
-    return value
 
 
 def help_lines(*classes: type) -> str:

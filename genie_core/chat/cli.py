@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 
 from genie_core.chat.args import parse_infer_args
-from genie_core.data.schema import Message
 from genie_core.extras.errors import GenieError
+from genie_core.schema import Message
 
 USAGE = """usage: genie chat [CONFIG.yaml] --model_name_or_path M [--template T] [--checkpoint_dir A[,B]] \
 [--finetuning_type lora|full|freeze] [--quantization_bit 4|8] [--default_system TEXT] \

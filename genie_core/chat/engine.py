@@ -25,10 +25,10 @@ from genie_core.chat.constrain import TokenTable
 from genie_core.chat.grammar import Machine
 from genie_core.chat.sampling import SamplingParams
 from genie_core.chat.tools import ToolCall, parse_tool_calls
-from genie_core.data.schema import Message
 from genie_core.extras.errors import GenieError
 from genie_core.extras.logging import get_logger
 from genie_core.hparams import GeneratingArguments
+from genie_core.schema import Message
 
 logger = get_logger(__name__)
 

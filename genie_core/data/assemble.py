@@ -18,11 +18,11 @@ from genie_core.data.converters import Dropped, convert_record
 from genie_core.data.holdout import Part, select_part
 from genie_core.data.readers import BadRecord, read_records
 from genie_core.data.registry import DatasetAttr, get_dataset_attrs
-from genie_core.data.schema import Example
 from genie_core.extras.errors import ConfigError, DataError
 from genie_core.extras.logging import get_logger
-from genie_core.hparams.stages import RANKING_STAGES
+from genie_core.hparams.stages import RANKING_STAGES, UNPAIRED_STAGES
 from genie_core.hparams.stages import STAGE_NAMES as STAGES
+from genie_core.schema import Example
 
 logger = get_logger(__name__)
 
@@ -60,6 +60,18 @@ def check_stage(attrs: list[DatasetAttr], stage: str) -> None:
     if stage not in STAGES:
         raise ConfigError(f"unknown stage '{stage}'; expected one of {', '.join(STAGES)}.")
     for attr in attrs:
+        if stage in UNPAIRED_STAGES and not attr.kto_tag:
+            raise ConfigError(
+                f"stage '{stage}' trains on replies tagged desirable or undesirable, but dataset '{attr.name}' has no "
+                f'kto_tag column. Register one in dataset_info.json ("columns": {{"kto_tag": "label"}}, a true/false '
+                f"column; true marks a desirable reply), or use stage dpo/rm for ranking data, sft for plain data."
+            )
+        if stage not in UNPAIRED_STAGES and attr.kto_tag:
+            raise ConfigError(
+                f"dataset '{attr.name}' tags its replies desirable or undesirable (kto_tag), which stage '{stage}' "
+                "cannot use: it would learn the undesirable replies too. Use stage kto for it, or remove kto_tag "
+                "from its columns in dataset_info.json."
+            )
         if stage in RANKING_STAGES and not attr.ranking:
             raise ConfigError(
                 f"stage '{stage}' trains on preference pairs, but dataset '{attr.name}' is not a ranking dataset. "

@@ -17,8 +17,8 @@ from genie_core.data.assemble import (
 )
 from genie_core.data.holdout import select_part, split_digest
 from genie_core.data.registry import DatasetAttr, get_dataset_attrs, load_dataset_info
-from genie_core.data.schema import Example
 from genie_core.extras.errors import DataError, GenieError
+from genie_core.schema import Example
 
 BAD_RECORD_LIMIT = 20  # per dataset: enough to see the pattern without burying the rest of the report
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from genie_core.data.registry import DATASET_INFO, DatasetAttr
-from genie_core.data.schema import Example, Message
 from genie_core.extras.errors import DataError
+from genie_core.hparams.stages import STAGE_TABLE
+from genie_core.schema import Example, Message
 
 PROMPT_ROLES = ("user", "observation")
 RESPONSE_ROLES = ("assistant", "function")
@@ -59,8 +60,14 @@ def convert_record(
     column_system = _text(record, attr.system, where)  # type-checked even when a system turn wins
     result.system = result.system or column_system
     result.tools = _tools(record, attr.tools, where)
+    if attr.kto_tag:
+        result.desirable = _kto_tag(record, attr.kto_tag, where)
+        if result.desirable is None:
+            return where.drop(f"no kto_tag value in column '{attr.kto_tag}'")
     result.source = f"{file}:{index}"
     result.extra = {"dataset": attr.name}
+    if attr.extra_columns:
+        result.extra["columns"] = _extra_columns(record, attr, where)
     if data_args is not None:
         _fill_self_cognition(result, data_args)
     return result
@@ -80,8 +87,9 @@ def _require_columns(record: dict[str, Any], attr: DatasetAttr, where: _Where) -
             )
 
 
-_ALPACA_COLUMNS = {"prompt", "query", "response", "history", "system", "tools", "chosen", "rejected"}
-_SHAREGPT_COLUMNS = {"messages", "system", "tools", "chosen", "rejected"}
+_ALPACA_COLUMNS = {"prompt", "query", "response", "history", "system", "tools", "chosen", "rejected", "kto_tag"}
+_SHAREGPT_COLUMNS = {"messages", "system", "tools", "chosen", "rejected", "kto_tag"}
+_KTO_TAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _text(record: dict[str, Any], column: str | None, where: _Where) -> str:
@@ -105,6 +113,39 @@ def _tools(record: dict[str, Any], column: str | None, where: _Where) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
     raise where.error(f"expected a JSON string, list or object of tool definitions, got {_kind(value)}", column)
+
+
+def _kto_tag(record: dict[str, Any], column: str, where: _Where) -> bool | None:
+    """A boolean (JSON), or 0/1 and "true"/"false" as CSV and Parquet files spell it; None when the cell is empty."""
+    value = record.get(column)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, str)) and str(value).strip().lower() in _KTO_TAGS:
+        return _KTO_TAGS[str(value).strip().lower()]
+    raise where.error(f"kto_tag must be true (a desirable reply) or false (an undesirable one), got {value!r}", column)
+
+
+def _prompt_only(stage: str) -> bool:
+    """Stages that sample their own replies (ppo, grpo, rloo) keep records whose reply is empty."""
+    return stage in STAGE_TABLE and STAGE_TABLE[stage].data == "prompt"
+
+
+def _extra_columns(record: dict[str, Any], attr: DatasetAttr, where: _Where) -> dict[str, Any]:
+    """The registry's extra_columns (answers, solutions, test cases...) for reward functions; missing is a shape
+    error, since a reward function would then fail on every record."""
+    values = {}
+    for name, column in attr.extra_columns.items():
+        if column not in record:
+            keys = ", ".join(sorted(map(str, record))) or "none"
+            raise where.error(
+                f"column '{column}' (extra_columns.{name} of dataset '{attr.name}' in {DATASET_INFO}) is missing "
+                f"from the record; the record has: {keys}",
+                column,
+            )
+        values[name] = record[column]
+    return values
 
 
 def _kind(value: Any) -> str:
@@ -140,7 +181,7 @@ def _convert_alpaca(record: dict[str, Any], attr: DatasetAttr, where: _Where, st
     if stage == "pt":
         return Example(prompt=prompt, response=[])
     if not response.strip():
-        if stage == "ppo":
+        if _prompt_only(stage):
             return Example(prompt=prompt, response=[])
         return where.drop("empty response")
     return Example(prompt=prompt, response=[_msg("assistant", response)])
@@ -274,7 +315,7 @@ def _convert_sharegpt(record: dict[str, Any], attr: DatasetAttr, where: _Where, 
         example = _ranked(turns, chosen, rejected, where)
     elif turns[-1]["role"] in RESPONSE_ROLES:
         example = Example(prompt=turns[:-1], response=turns[-1:])
-    elif stage in ("ppo", "pt"):
+    elif _prompt_only(stage) or stage == "pt":
         example = Example(prompt=turns, response=[])
     else:
         return where.drop("conversation does not end with an assistant turn")

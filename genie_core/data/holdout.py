@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Literal
 
-from genie_core.data.schema import Example
+from genie_core.schema import Example
 
 Part = Literal["all", "train", "heldout"]
 _SCALE = float(1 << 64)

@@ -6,11 +6,12 @@ are never reused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from genie_core.data.schema import Example
+from genie_core.schema import Example
 
 PROCESSOR_VERSION = "1"
 IGNORE_INDEX = -100
@@ -79,12 +80,22 @@ def process_sft(examples: Iterable[Example], tokenizer, template, budget: Budget
 
 def process_pt(examples: Iterable[Example], tokenizer, template, budget: Budget, train_on_prompt: bool) -> dict:
     """Concatenate all texts (each ended by eos) and cut into cutoff_len blocks."""
-    stream: list[int] = []
+    return pack_blocks(encode_texts(examples, tokenizer, template, budget, train_on_prompt)["ids"], tokenizer, budget)
+
+
+def encode_texts(examples: Iterable[Example], tokenizer, template, budget: Budget, train_on_prompt: bool) -> dict:
+    """pt's per-text half: each non-empty text's ids ended by eos (one row per text, so shards join in order)."""
+    ids = []
     for ex in examples:
         text = ex.prompt[0]["content"] if ex.prompt else ""
-        if not text:
-            continue
-        stream += tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
+        if text:
+            ids.append(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id])
+    return {"ids": ids}
+
+
+def pack_blocks(texts: list[list[int]], tokenizer, budget: Budget) -> dict:
+    """pt's whole-corpus half: one stream (after bos) of every text's ids, cut into cutoff_len blocks."""
+    stream = [tok for ids in texts for tok in ids]
     if tokenizer.bos_token_id is not None:
         stream = [tokenizer.bos_token_id] + stream
     size = budget.cutoff_len
@@ -116,6 +127,24 @@ def process_pairwise(examples: Iterable[Example], tokenizer, template, budget: B
     return columns
 
 
+def process_unpaired(examples: Iterable[Example], tokenizer, template, budget: Budget, train_on_prompt: bool) -> dict:
+    """Tagged example -> prompt ids, completion ids and the kto_tag as ``label`` (kto; TRL's unpaired format)."""
+    columns: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "label": [], "source": []}
+    for ex in examples:
+        if not ex.response or ex.desirable is None:
+            continue
+        messages = list(ex.prompt) + [ex.response[0]]
+        prompt, completion = template.encode_oneturn(tokenizer, messages, ex.system or None, ex.tools or None)
+        prompt, completion = _fit_last_turn(prompt, completion, budget)
+        if not completion:
+            continue
+        columns["prompt_ids"].append(prompt)
+        columns["completion_ids"].append(completion)
+        columns["label"].append(bool(ex.desirable))
+        columns["source"].append(ex.source)
+    return columns
+
+
 def process_unsupervised(
     examples: Iterable[Example], tokenizer, template, budget: Budget, train_on_prompt: bool
 ) -> dict:
@@ -130,11 +159,65 @@ def process_unsupervised(
     return columns
 
 
+def process_prompts(
+    examples: Iterable[Example],
+    tokenizer,
+    template,
+    budget: Budget,
+    train_on_prompt: bool,
+    extra_columns: list[str] | None = None,
+) -> dict:
+    """Prompt rows for TRL's online trainers (grpo, rloo): the prompt rendered with our template as text, the
+    reference reply, and the dataset's extra_columns, which TRL hands to every reward function as keyword arguments.
+
+    The text keeps the template's special tokens, so tokenizing it without adding special tokens gives the ids the
+    template built (the stage's trainer does exactly that). A column a dataset lacks is None in its rows.
+    ``extra_columns`` (default: those of ``examples``) fixes the columns, so every shard of a dataset has them all.
+    """
+    examples = list(examples)
+    extra = extra_column_names(examples) if extra_columns is None else extra_columns
+    columns: dict[str, list] = {"prompt": [], "reference": [], "source": [], **{name: [] for name in extra}}
+    for ex in examples:
+        ids = template.encode_prompt(tokenizer, list(ex.prompt), ex.system or None, ex.tools or None)
+        ids = ids[max(len(ids) - budget.cutoff_len, 0) :]
+        columns["prompt"].append(tokenizer.decode(ids, skip_special_tokens=False))
+        columns["reference"].append(ex.response[0]["content"] if ex.response else "")
+        columns["source"].append(ex.source)
+        for name in extra:
+            columns[name].append(ex.extra.get("columns", {}).get(name))
+    return columns
+
+
+def _pack_columns(columns: dict, tokenizer, budget: Budget) -> dict:
+    return pack_blocks(columns["ids"], tokenizer, budget)
+
+
+def extra_column_names(examples: Iterable[Example]) -> list[str]:
+    return sorted({name for ex in examples for name in ex.extra.get("columns", {})})
+
+
+def shardable(process: Callable, examples: list[Example]) -> tuple[Callable, Callable[..., dict] | None]:
+    """``process`` as (a processor whose output rows follow its input rows, so it can run on shards of ``examples``
+    whose outputs are joined in order; what then runs once on the joined columns, or None).
+
+    The same rows as ``process(examples, ...)``: pt tokenizes each text on its shard and packs the whole stream once;
+    grpo/rloo fix their extra columns from every example. A new processor that reads across examples needs its entry.
+    """
+    if process is process_pt:
+        return encode_texts, _pack_columns
+    if process is process_prompts:
+        return partial(process_prompts, extra_columns=extra_column_names(examples)), None
+    return process, None
+
+
 PROCESSORS = {
     "pt": process_pt,
     "sft": process_sft,
     "rm": process_pairwise,
     "dpo": process_pairwise,
+    "kto": process_unpaired,
     "ppo": process_unsupervised,
+    "grpo": process_prompts,
+    "rloo": process_prompts,
     "predict": process_unsupervised,
 }

@@ -29,13 +29,34 @@ DATA_SUFFIXES: dict[str, str] = {
     ".arrow": "arrow",
 }
 
-COLUMN_KEYS = ("prompt", "query", "response", "history", "system", "messages", "tools", "chosen", "rejected")
+COLUMN_KEYS = (
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "system",
+    "messages",
+    "tools",
+    "chosen",
+    "rejected",
+    "kto_tag",
+)
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 _SOURCE_KEYS = ("hf_hub_url", "script_url", "file_name")  # in order of precedence
-_ENTRY_KEYS = {*_SOURCE_KEYS, "file_sha1", "formatting", "ranking", "subset", "split", "columns", "tags"}
+_ENTRY_KEYS = {
+    *_SOURCE_KEYS,
+    "file_sha1",
+    "formatting",
+    "ranking",
+    "subset",
+    "split",
+    "columns",
+    "tags",
+    "extra_columns",
+}
 # keys found in registries written for other tools: accepted so such files load, but not used
 _FOREIGN_KEYS = {"ms_hub_url", "om_hub_url", "num_samples", "folder"}
-_FOREIGN_COLUMNS = {"images", "videos", "audios", "kto_tag"}
+_FOREIGN_COLUMNS = {"images", "videos", "audios"}
 
 
 @dataclass
@@ -60,6 +81,7 @@ class DatasetAttr:
     tools: str | None = None
     chosen: str | None = None
     rejected: str | None = None
+    kto_tag: str | None = None  # a boolean column: true marks a desirable reply, false an undesirable one (stage kto)
     # columns (sharegpt)
     messages: str | None = "conversations"
     # tags (sharegpt)
@@ -72,6 +94,8 @@ class DatasetAttr:
     system_tag: str = "system"
     # column roles spelled out in dataset_info.json: only these (and the main text column) must exist in a record
     explicit_columns: tuple[str, ...] = field(default_factory=tuple)
+    # record columns carried through to grpo/rloo reward functions as keyword arguments: kwarg name -> column
+    extra_columns: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.load_from}: {self.dataset_name})"
@@ -173,6 +197,8 @@ def parse_entry(name: str, entry: dict[str, Any], info_path: str = DATASET_INFO)
         if key in columns:
             setattr(attr, key, columns[key])
     attr.explicit_columns = tuple(sorted(key for key in COLUMN_KEYS if columns.get(key)))
+    if attr.kto_tag and ranking:
+        raise fail("a dataset is either ranking (chosen/rejected pairs) or tagged (kto_tag), not both", "columns")
 
     tags = _mapping(entry, "tags", fail)
     bad = set(tags) - set(TAG_KEYS)
@@ -181,7 +207,31 @@ def parse_entry(name: str, entry: dict[str, Any], info_path: str = DATASET_INFO)
     for key in TAG_KEYS:
         if key in tags:
             setattr(attr, key, tags[key])
+    attr.extra_columns = _extra_columns(entry.get("extra_columns"), fail)
     return attr
+
+
+# names the reward-function call already uses (TRL's and ours): a column under one of them would be shadowed
+RESERVED_KWARGS = {"prompt", "prompts", "completion", "completions", "completion_ids", "source", "reference"}
+RESERVED_KWARGS |= {"trainer_state", "log_extra", "log_metric", "environments"}
+
+
+def _extra_columns(value: Any, fail) -> dict[str, str]:
+    """``["answer"]`` or ``{"answer": "final_answer"}`` -> {kwarg name: record column}."""
+    if value is None:
+        return {}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = {v: v for v in value}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise fail('must be a list of column names or an object {"name": "column"}', "extra_columns")
+    bad = sorted(k for k in value if not str(k).isidentifier() or k in RESERVED_KWARGS)
+    if bad:
+        raise fail(
+            f"{bad} cannot be a reward-function keyword (not an identifier, or already used: "
+            f'{", ".join(sorted(RESERVED_KWARGS))}); map it to another name, e.g. {{"gold": "{bad[0]}"}}',
+            "extra_columns",
+        )
+    return dict(value)
 
 
 def _mapping(entry: dict[str, Any], key: str, fail) -> dict[str, str]:

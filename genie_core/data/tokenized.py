@@ -7,18 +7,19 @@ cache is written to a temp directory and renamed, so a crash never leaves a half
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
+import pickle
 import shutil
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genie_core import __version__
-from genie_core.data.fingerprint import digest_json, file_digest, template_fingerprint, tokenizer_fingerprint
-from genie_core.data.processors import PROCESSOR_VERSION, PROCESSORS, Budget
-from genie_core.data.registry import dataset_files, get_dataset_attrs
+from genie_core.data.fingerprint import dataset_fingerprint, digest_json, template_fingerprint, tokenizer_fingerprint
+from genie_core.data.processors import PROCESSOR_VERSION, PROCESSORS, Budget, shardable
 from genie_core.extras.env import genie_home
 from genie_core.extras.errors import DataError
 from genie_core.extras.logging import get_logger
@@ -74,20 +75,13 @@ def _plan(args) -> dict[str, bool]:
 
 def cache_key(args, tokenizer, template, stage: str) -> str:
     d = args.data
-    names = d.dataset_names + d.eval_dataset_names
-    attrs = get_dataset_attrs(names, d.dataset_dir)
-    files: dict[str, str] = {}
-    for attr in attrs:
-        for path in dataset_files(attr, d.dataset_dir):
-            files[f"{attr.name}/{Path(path).name}"] = file_digest(path)
     payload = {
         "genie": __version__,
         "processor": PROCESSOR_VERSION,
         "stage": stage,
         "plan": _plan(args),
         "data": {k: getattr(d, k) for k in _KEY_DATA_FIELDS},
-        "attrs": [dataclasses.asdict(a) if dataclasses.is_dataclass(a) else repr(a) for a in attrs],
-        "files": files,
+        "datasets": dataset_fingerprint(d.dataset_names + d.eval_dataset_names, d.dataset_dir),
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "template": template_fingerprint(template),
     }
@@ -136,8 +130,6 @@ def _bundle(dd, key: str, path: Path, hit: bool, dropped: list[str]) -> Tokenize
 
 
 def _build(args, tokenizer, template, stage: str) -> tuple[dict, list[str]]:
-    from datasets import Dataset
-
     from genie_core.data.assemble import load_examples, split_examples
 
     d, t = args.data, args.training
@@ -167,13 +159,14 @@ def _build(args, tokenizer, template, stage: str) -> tuple[dict, list[str]]:
 
     budget = Budget(d.cutoff_len, d.max_target_length)
     process = PROCESSORS[stage]
+    workers = d.preprocessing_num_workers
     splits: dict[str, Any] = {}
     if plan["train"]:
-        splits["train"] = Dataset.from_dict(process(train_ex, tokenizer, template, budget, d.train_on_prompt))
+        splits["train"] = tokenize(process, train_ex, tokenizer, template, budget, d.train_on_prompt, workers)
     if plan["eval"] and eval_ex:
-        splits["eval"] = Dataset.from_dict(process(eval_ex, tokenizer, template, budget, d.train_on_prompt))
+        splits["eval"] = tokenize(process, eval_ex, tokenizer, template, budget, d.train_on_prompt, workers)
     if plan["predict"]:
-        splits["predict"] = Dataset.from_dict(PROCESSORS["predict"](eval_ex, tokenizer, template, budget, False))
+        splits["predict"] = tokenize(PROCESSORS["predict"], eval_ex, tokenizer, template, budget, False, workers)
     for name, ds in splits.items():
         if len(ds) == 0:
             raise DataError(
@@ -181,3 +174,45 @@ def _build(args, tokenizer, template, stage: str) -> tuple[dict, list[str]]:
                 f"datasets: {d.dataset or d.eval_dataset}"
             )
     return splits, [f"{x.source}: {x.reason}" for x in dropped]
+
+
+class _ShardTokenizer:
+    """The ``datasets.map`` function of ``tokenize``: unpickles a batch of Examples and runs the processor on it."""
+
+    def __init__(self, process: Callable, tokenizer: Any, template: Any, budget: Budget, train_on_prompt: bool):
+        self.process, self.tokenizer, self.template = process, tokenizer, template
+        self.budget, self.train_on_prompt = budget, train_on_prompt
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        examples = [pickle.loads(blob) for blob in batch["example"]]
+        return self.process(examples, self.tokenizer, self.template, self.budget, self.train_on_prompt)
+
+
+def tokenize(
+    process: Callable,
+    examples: list,
+    tokenizer: Any,
+    template: Any,
+    budget: Budget,
+    train_on_prompt: bool,
+    workers: int | None = None,
+):
+    """One split's token columns as a Dataset. With ``workers`` > 1 the examples are tokenized in that many processes
+    (``datasets.map(num_proc=...)``) into the same rows in the same order as in one, which is why the worker count
+    stays out of the cache key."""
+    from datasets import Dataset
+
+    workers = min(workers or 1, len(examples))
+    if workers < 2:
+        return Dataset.from_dict(process(examples, tokenizer, template, budget, train_on_prompt))
+    rows, finish = shardable(process, examples)
+    pickled = Dataset.from_dict({"example": [pickle.dumps(ex) for ex in examples]})
+    mapped = pickled.map(
+        _ShardTokenizer(rows, tokenizer, template, budget, train_on_prompt),
+        batched=True,
+        num_proc=workers,
+        remove_columns=["example"],
+        new_fingerprint=uuid.uuid4().hex,  # datasets' own cache is never reused: ours is keyed on the inputs
+        desc="Tokenizing",
+    )
+    return mapped if finish is None else Dataset.from_dict(finish(mapped.to_dict(), tokenizer, budget))

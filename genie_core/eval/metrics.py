@@ -6,14 +6,9 @@ numbers are comparable across the English and Chinese demo sets.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-
-import jieba
-from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-from rouge_chinese import Rouge
-
-jieba.setLogLevel(logging.WARNING)
 
 METRIC_KEYS: tuple[str, ...] = ("bleu-4", "rouge-1", "rouge-2", "rouge-l")
 _ROUGE_KEYS: tuple[str, ...] = ("rouge-1", "rouge-2", "rouge-l")
@@ -21,7 +16,16 @@ _ROUGE_KEYS: tuple[str, ...] = ("rouge-1", "rouge-2", "rouge-l")
 
 def tokenize(text: str) -> list[str]:
     """Segment ``text`` with jieba and drop whitespace-only tokens."""
-    return [tok for tok in jieba.cut(text) if tok.strip()]
+    return [tok for tok in _jieba().cut(text) if tok.strip()]
+
+
+@functools.cache
+def _jieba():
+    """jieba, nltk and rouge load on first use: every sft child imports this module, few of them score text."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
 
 
 def _rouge_f(hyp_tokens: list[str], ref_tokens: list[str]) -> dict[str, float]:
@@ -29,6 +33,8 @@ def _rouge_f(hyp_tokens: list[str], ref_tokens: list[str]) -> dict[str, float]:
     if not hyp_tokens or not ref_tokens:
         return dict.fromkeys(_ROUGE_KEYS, 0.0)
     try:
+        from rouge_chinese import Rouge
+
         scores = Rouge().get_scores(" ".join(hyp_tokens), " ".join(ref_tokens))[0]
     except (ValueError, RecursionError):
         return dict.fromkeys(_ROUGE_KEYS, 0.0)
@@ -40,6 +46,8 @@ def _bleu4(prediction: str, reference: str) -> float:
     if not prediction.strip() or not reference.strip():
         return 0.0
     hyp, ref = list(prediction), list(reference)
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
     return float(sentence_bleu([ref], hyp, smoothing_function=SmoothingFunction().method3))
 
 

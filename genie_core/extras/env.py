@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from genie_core.extras.notices import hold_bitsandbytes_notices
+
 OFFLINE_DEFAULTS = {
     "DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -22,7 +24,8 @@ OFFLINE_DEFAULTS = {
 
 
 def apply_quiet_env() -> None:
-    """Set telemetry-off and hub-offline defaults unless the user chose otherwise.
+    """Set telemetry-off and hub-offline defaults unless the user chose otherwise, and hold back bitsandbytes'
+    import-time kernel notices until a run quantizes (see ``notices``).
 
     ``GENIE_ONLINE=1`` lets model and dataset ids resolve against a hub.
     """
@@ -31,6 +34,7 @@ def apply_quiet_env() -> None:
         if online and key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
             continue
         os.environ.setdefault(key, value)
+    hold_bitsandbytes_notices()
 
 
 def genie_home() -> Path:

@@ -34,7 +34,8 @@ class DataArguments:
     )
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-tokenize even if a valid cache exists."})
     preprocessing_num_workers: Optional[int] = field(
-        default=None, metadata={"help": "Processes used for tokenization."}
+        default=None,
+        metadata={"help": "Processes that tokenize (datasets.map num_proc); the same rows and cache as one process."},
     )
     max_samples: Optional[int] = field(default=None, metadata={"help": "Use at most this many records per dataset."})
     val_size: float = field(
@@ -53,7 +54,10 @@ class DataArguments:
     )
     packing: Optional[bool] = field(
         default=None,
-        metadata={"help": "Pack examples into one row without cross-example attention (sft); pt packs always."},
+        metadata={
+            "help": "sft: pack a batch's examples into one row without cross-example attention. Unset: on where the "
+            "model keeps packed examples apart (checked at start, logged); false: padded batches. pt packs always."
+        },
     )
     group_by_length: bool = field(
         default=False, metadata={"help": "Batch examples of similar length together to cut padding."}

@@ -43,7 +43,7 @@ class FinetuningArguments:
         metadata={"help": "Start from scratch even if output_dir holds checkpoints (default: resume from the last)."},
     )
     plot_loss: bool = field(default=False, metadata={"help": "Save training_loss.png (and eval loss) at the end."})
-    # RLHF (used by the rm/ppo/dpo stages)
+    # RLHF (used by the rm/ppo/dpo/kto stages)
     reward_model: Optional[str] = field(
         default=None,
         metadata={
@@ -51,13 +51,26 @@ class FinetuningArguments:
             "or rule:<name>[:<arg>] for a rule-based reward (contains, regex, length, charset, reference)."
         },
     )
-    dpo_beta: float = field(default=0.1, metadata={"help": "DPO: beta, the strength of the KL regularization."})
-    dpo_loss: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero"] = field(
+    dpo_beta: float = field(
+        default=0.1,
+        metadata={
+            "help": "DPO/KTO: beta, the strength of the KL regularization (alias pref_beta); ORPO: the weight of the "
+            "odds-ratio term; SimPO: the reward scale."
+        },
+    )
+    pref_loss: Literal[
+        "sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "orpo", "simpo"
+    ] = field(
         default="sigmoid",
         metadata={
-            "help": "DPO loss: sigmoid (the DPO paper), ipo, hinge (SLiC), robust (with dpo_label_smoothing), "
-            "bco_pair, sppo_hard, nca_pair or apo_zero."
+            "help": "Stage dpo's loss (alias dpo_loss): sigmoid (the DPO paper), ipo, hinge (SLiC), robust (with "
+            "dpo_label_smoothing), bco_pair, sppo_hard, nca_pair, apo_zero; or the reference-free orpo and simpo, "
+            "which build no reference model."
         },
+    )
+    simpo_gamma: float = field(
+        default=0.5,
+        metadata={"help": "SimPO (pref_loss simpo): the target reward margin gamma, >= 0."},
     )
     dpo_label_smoothing: float = field(
         default=0.0,
@@ -65,7 +78,19 @@ class FinetuningArguments:
     )
     dpo_ftx: float = field(
         default=0.0,
-        metadata={"help": "DPO: weight of an extra SFT loss on the chosen answers (0 disables it)."},
+        metadata={"help": "DPO: weight of an extra SFT loss on the chosen answers (0 disables it; alias pref_ftx)."},
+    )
+    kto_beta: Optional[float] = field(
+        default=None,
+        metadata={"help": "KTO: beta, the strength of the KL regularization (default: dpo_beta, alias pref_beta)."},
+    )
+    kto_desirable_weight: float = field(
+        default=1.0,
+        metadata={"help": "KTO: weight of the desirable replies' loss (alias kto_chosen_weight)."},
+    )
+    kto_undesirable_weight: float = field(
+        default=1.0,
+        metadata={"help": "KTO: weight of the undesirable replies' loss (alias kto_rejected_weight)."},
     )
 
     def __post_init__(self) -> None:

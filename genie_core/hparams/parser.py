@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from genie_core.hparams.data_args import DataArguments
 from genie_core.hparams.eval_args import EvalArguments
 from genie_core.hparams.finetuning_args import FinetuningArguments
 from genie_core.hparams.generating_args import GeneratingArguments
+from genie_core.hparams.grpo_args import GRPOArguments
 from genie_core.hparams.launch_args import LaunchArguments
 from genie_core.hparams.model_args import ModelArguments
 from genie_core.hparams.ppo_args import PPOArguments
@@ -31,7 +33,17 @@ ALIASES = {
     "lora_r": "lora_rank",
     "max_seq_length": "cutoff_len",
     "max_length_tokens": "cutoff_len",
+    # LLaMA-Factory's names for the preference settings
+    "dpo_loss": "pref_loss",
+    "pref_beta": "dpo_beta",
+    "pref_ftx": "dpo_ftx",
+    "kto_chosen_weight": "kto_desirable_weight",
+    "kto_rejected_weight": "kto_undesirable_weight",
+    "disable_shuffling": "train_sampling_strategy",  # LLaMA-Factory's switch; its true/false below
 }
+
+# Keys that an alias fills from a true/false switch: the value each setting of the switch stands for.
+SWITCH_VALUES: dict[str, dict[bool, str]] = {"train_sampling_strategy": {True: "sequential", False: "random"}}
 
 # Defaults we need that differ from transformers' own; the user can still override them.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -55,6 +67,7 @@ class GenieArgs:
     raw: dict[str, Any]
     ppo: PPOArguments | None = None
     eval: EvalArguments = dataclasses.field(default_factory=EvalArguments)
+    grpo: GRPOArguments = dataclasses.field(default_factory=GRPOArguments)
 
 
 def _training_cls():
@@ -71,6 +84,7 @@ OWN_DATACLASSES: tuple[type, ...] = (
     LaunchArguments,
     PPOArguments,
     EvalArguments,
+    GRPOArguments,
 )
 
 
@@ -125,8 +139,59 @@ def _unwrap_optional(tp: Any) -> Any:
 
 
 def _coerce(key: str, value: Any) -> Any:
-    """Turn strings from the command line (and loose YAML) into the field's declared type."""
-    tp = _unwrap_optional(_type_of(key))
+    if key in SWITCH_VALUES:
+        value = _switch_value(key, value)
+    return coerce_value(key, value, _type_of(key))
+
+
+def _switch_value(key: str, value: Any) -> Any:
+    """The value a true/false switch (given as a bool or its word) stands for; any other value unchanged."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    return SWITCH_VALUES[key][value] if isinstance(value, bool) else value
+
+
+def config_value(key: str, value: Any) -> Any:
+    """``value`` for stage config key ``key`` as the stage will read it (the board's fields, loose YAML)."""
+    return _coerce(key, value)
+
+
+def default_of(key: str) -> Any:
+    """What a stage uses for ``key`` when the config leaves it out: our defaults for trainer keys, else the field's."""
+    if key in TRAINING_DEFAULTS:
+        return TRAINING_DEFAULTS[key]
+    spec = valid_keys()[key]
+    if isinstance(spec, dataclasses.Field):
+        if spec.default is not dataclasses.MISSING:
+            return spec.default
+        if spec.default_factory is not dataclasses.MISSING:
+            return spec.default_factory()
+        return None
+    return spec.default
+
+
+def setting(config: dict[str, Any], key: str) -> Any:
+    """A stage config's value for ``key`` as the stage reads it: converted, or the default when it is not set.
+
+    Readers of a raw config dict (the planner, the board, `genie eval`) use this instead of ``.get(key, default)``,
+    so a default lives only on its dataclass field."""
+    return config_value(key, config[key]) if config.get(key) is not None else default_of(key)
+
+
+def config_type(key: str) -> Any:
+    """The declared type of a stage config key, ``Optional`` removed (None for an unknown key)."""
+    return _unwrap_optional(_type_of(key))
+
+
+def coerce_field(cls: type, key: str, value: Any) -> Any:
+    """``value`` for field ``key`` of dataclass ``cls`` (a command's own options), converted the same way."""
+    return coerce_value(key, value, _field_types(cls).get(key))
+
+
+def coerce_value(key: str, value: Any, declared: Any) -> Any:
+    """Turn strings from the command line (and loose YAML) into the field's declared type: the one converter every
+    reader of a config uses."""
+    tp = _unwrap_optional(declared)
     if value is None:
         return None
     if isinstance(value, bool) and tp is not bool and _is_stringy(tp):
@@ -135,7 +200,9 @@ def _coerce(key: str, value: Any) -> Any:
     if typing.get_origin(tp) is Literal:
         choices = typing.get_args(tp)
         if value not in choices and str(value) not in [str(c) for c in choices]:
-            raise ConfigError(f"'{key}' must be one of {list(choices)}, got {value!r}.")
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"'{key}' must be one of {list(choices)}, got {value!r}.{hint}")
         return value
     try:
         if tp is bool:
@@ -283,6 +350,7 @@ def _build(config: dict[str, Any], training_cls: Any) -> GenieArgs:
         generating = GeneratingArguments(**kwargs[GeneratingArguments])
         launch = LaunchArguments(**kwargs[LaunchArguments])
         ppo = PPOArguments(**kwargs[PPOArguments])
+        grpo = GRPOArguments(**kwargs[GRPOArguments])
         evaluation = EvalArguments(**kwargs[EvalArguments])
         training_kwargs = kwargs[training_cls]
         training_kwargs.setdefault("output_dir", config.get("output_dir") or "")
@@ -291,7 +359,7 @@ def _build(config: dict[str, Any], training_cls: Any) -> GenieArgs:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Invalid training arguments: {exc}") from None
-    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config), ppo, evaluation)
+    args = GenieArgs(model, data, training, finetuning, generating, launch, dict(config), ppo, evaluation, grpo)
     validate(args)
     return args
 
@@ -319,6 +387,7 @@ def validate(args: GenieArgs) -> None:
         raise ConfigError(f"stage {f.stage} supports finetuning_type lora only; set finetuning_type: lora.")
     _validate_numbers(args)
     _validate_preference(args)
+    _validate_grpo(args)
     if args.eval.compare_models and t.do_train:
         raise ConfigError("compare_models scores models; it cannot be combined with do_train.")
     if f.stage == "ppo" and t.do_train and not f.reward_model:
@@ -356,25 +425,84 @@ def _validate_numbers(args: GenieArgs) -> None:
 
 
 def _validate_preference(args: GenieArgs) -> None:
-    """Rules of the rm and dpo stages."""
+    """Rules of the rm, dpo and kto stages."""
     t, f = args.training, args.finetuning
-    if f.stage in ("rm", "dpo") and t.do_predict:
+    if f.stage in ("rm", "dpo", "kto") and t.do_predict:
         raise ConfigError(
             f"do_predict does not apply to stage {f.stage}; use do_eval (or `genie eval`), which scores every "
             "held-out pair."
         )
-    if f.stage != "dpo":
+    if f.stage not in ("dpo", "kto"):
         return
     if not t.do_train:
         raise ConfigError(
-            "stage dpo needs do_train: true; to evaluate, add val_size or eval_dataset with do_eval: true."
+            f"stage {f.stage} needs do_train: true; to evaluate, add val_size or eval_dataset with do_eval: true."
         )
+    if f.stage == "kto":
+        _validate_kto(args)
+        return
+    if f.simpo_gamma < 0:
+        raise ConfigError(f"simpo_gamma must be >= 0, got {f.simpo_gamma}.")
     if f.dpo_beta <= 0:
         raise ConfigError(f"dpo_beta must be > 0, got {f.dpo_beta}.")
     if not 0 <= f.dpo_label_smoothing < 0.5:
         raise ConfigError(f"dpo_label_smoothing must be in [0, 0.5), got {f.dpo_label_smoothing}.")
     if f.dpo_ftx < 0:
         raise ConfigError(f"dpo_ftx must be >= 0, got {f.dpo_ftx}.")
+
+
+def _validate_kto(args: GenieArgs) -> None:
+    """KTO's KL estimate pairs each prompt with a neighbour's reply inside a batch, so a batch needs two rows."""
+    t, f = args.training, args.finetuning
+    beta = f.kto_beta if f.kto_beta is not None else f.dpo_beta
+    if beta <= 0:
+        raise ConfigError(f"kto_beta (or pref_beta/dpo_beta) must be > 0, got {beta}.")
+    for key in ("kto_desirable_weight", "kto_undesirable_weight"):
+        if getattr(f, key) <= 0:
+            raise ConfigError(f"{key} must be > 0, got {getattr(f, key)}.")
+    if t.per_device_train_batch_size is not None and t.per_device_train_batch_size < 2:
+        raise ConfigError(
+            "stage kto needs per_device_train_batch_size >= 2: its KL term pairs each prompt with another row's "
+            "reply in the same batch."
+        )
+
+
+def _validate_grpo(args: GenieArgs) -> None:
+    """Rules of the grpo and rloo stages that TRL would only raise after the model has loaded."""
+    t, f, g = args.training, args.finetuning, args.grpo
+    if f.stage not in ("grpo", "rloo"):
+        return
+    if not t.do_train:
+        raise ConfigError(
+            f"stage {f.stage} needs do_train: true; to score a trained model, use an evaluate step (`genie eval`)."
+        )
+    scorers = g.reward_specs + ([f.reward_model] if f.reward_model else [])
+    if not scorers:
+        raise ConfigError(
+            f"stage {f.stage} needs reward_funcs: rule:<name>, module:function, path/to/file.py:function or an rm "
+            "stage's output directory (comma-separated to mix them); reward_model adds one more."
+        )
+    if g.weights is not None and len(g.weights) != len(scorers):
+        raise ConfigError(
+            f"reward_weights has {len(g.weights)} values but there are {len(scorers)} scorers "
+            f"({', '.join(scorers)}); give one weight per scorer."
+        )
+    world = int(os.environ.get("WORLD_SIZE") or args.launch.num_processes or 1)  # the child knows; the parent asks
+    batch = (t.per_device_train_batch_size or 8) * (t.gradient_accumulation_steps or 1) * world
+    if batch % g.num_generations:
+        fits = [n for n in range(2, batch + 1) if batch % n == 0]
+        raise ConfigError(
+            f"num_generations ({g.num_generations}) must divide the replies sampled per step, "
+            f"per_device_train_batch_size * gradient_accumulation_steps * processes = {batch}: set num_generations "
+            f"to one of {fits or '(none: raise the batch)'} or per_device_train_batch_size to a multiple of "
+            f"{g.num_generations}."
+        )
+    eval_batch = (t.per_device_eval_batch_size or 8) * world
+    if t.do_eval and eval_batch % g.num_generations:
+        raise ConfigError(
+            f"per_device_eval_batch_size * processes ({eval_batch}) must be a multiple of num_generations "
+            f"({g.num_generations}): held-out prompts are scored with that many replies each."
+        )
 
 
 def load_config(config_file: Optional[str] = None, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:

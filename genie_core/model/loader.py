@@ -16,6 +16,7 @@ from torch import nn
 
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
+from genie_core.extras.notices import release_bitsandbytes_notices
 from genie_core.model.adapter import init_adapter
 from genie_core.model.families import get_family
 from genie_core.model.pull import PULLABLE, strip_quantizer
@@ -111,6 +112,7 @@ def check_remote_code(path: str, trust_remote_code: bool) -> None:
 def _quantization_config(model_args, dtype: torch.dtype):
     from transformers import BitsAndBytesConfig
 
+    release_bitsandbytes_notices()  # this run uses bitsandbytes' kernels: what they said at import matters now
     if model_args.quantization_bit == 4:
         return BitsAndBytesConfig(
             load_in_4bit=True,
@@ -118,18 +120,14 @@ def _quantization_config(model_args, dtype: torch.dtype):
             bnb_4bit_quant_type=model_args.quantization_type,
             bnb_4bit_use_double_quant=model_args.double_quantization,
         )
-    if model_args.quantization_bit == 8:
-        return BitsAndBytesConfig(load_in_8bit=True)
-    raise ConfigError(f"quantization_bit must be 4 or 8, got {model_args.quantization_bit}.")
+    return BitsAndBytesConfig(load_in_8bit=True)  # 4 or 8 only: ModelArguments checks it
 
 
 def _full_checkpoint(model_args, finetuning_args) -> str | None:
     """For full/freeze, ``checkpoint_dir`` is a whole model to start from instead of the base."""
     if finetuning_args.finetuning_type == "lora" or not model_args.adapter_dirs:
         return None
-    dirs = model_args.adapter_dirs
-    if len(dirs) != 1:
-        raise ConfigError(f"checkpoint_dir: {finetuning_args.finetuning_type} tuning takes one directory, got {dirs}.")
+    dirs = model_args.adapter_dirs  # one entry for full/freeze: the config validation checks it
     if os.path.isfile(os.path.join(dirs[0], "adapter_config.json")):
         raise ConfigError(f"checkpoint_dir: {dirs[0]} is a LoRA adapter; use finetuning_type=lora to load it.")
     if not os.path.isfile(os.path.join(dirs[0], "config.json")):
@@ -147,12 +145,7 @@ def load_model(
     """Load the causal LM (quantized, from GGUF or from a full checkpoint as asked) and prepare what trains."""
     from transformers import AutoModelForCausalLM, GgufConfig
 
-    quantized = model_args.quantization_bit is not None
-    if quantized and is_trainable and finetuning_args.finetuning_type != "lora":
-        raise ConfigError(
-            f"quantization_bit={model_args.quantization_bit} trains only with finetuning_type=lora (QLoRA); "
-            f"got {finetuning_args.finetuning_type}."
-        )
+    quantized = model_args.quantization_bit is not None  # with LoRA only: the config validation checks it
 
     if is_trainable and tokenizer.pad_token_id is None:
         raise ConfigError(

@@ -139,3 +139,10 @@ def _gold_sentence(response: str, prompt: str, reference: str, arg: str) -> floa
     words = len(re.findall(r"[A-Za-z0-9]+(?:['.,][A-Za-z0-9]+)*", response))
     shape = 1.0 - min(abs(words - _SENTENCE_WORDS) / _SENTENCE_WORDS, 1.0)
     return 0.8 * shape + (0.2 if response.rstrip().endswith((".", "!", "?")) else 0.0)
+
+
+@register_rule("arith_correct", "1 if the response's last number equals the reference reply's last number, else 0.")
+def _arith_correct(response: str, prompt: str, reference: str, arg: str) -> float:
+    from genie_core.rewards.math import is_correct
+
+    return 1.0 if is_correct(response, reference) else 0.0

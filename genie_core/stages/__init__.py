@@ -9,9 +9,12 @@ from genie_core.hparams.stages import STAGE_TABLE
 
 
 def run_stage(args) -> dict:
-    """Import the stage lazily (each pulls different heavy libraries) and run it."""
+    """Import the stage lazily (each pulls different heavy libraries) and run it, seeded from the config."""
+    from genie_core.stages.common import seed_run
+
+    seed_run(args)
     if args.eval.compare_models:  # an evaluate step: score a chain of models instead of running the stage
-        from genie_core.eval.compare import run_compare
+        from genie_core.stages.compare import run_compare
 
         return run_compare(args)
     stage = args.finetuning.stage

@@ -15,6 +15,9 @@ from genie_core.extras.supervise import stop_requested
 
 logger = get_logger(__name__)
 TRAINER_LOG = "trainer_log.jsonl"
+PREFERENCE_METRICS = ("rewards/", "logps/", "kl", "nll_loss", "log_odds")
+# grpo/rloo: reward mean/std (per reward function too), completion lengths, clipping, entropy
+ONLINE_RL_METRICS = ("reward", "completions/", "clip_ratio/", "entropy", "frac_reward_zero_std", "policy_loss")
 
 
 class LogCallback(TrainerCallback):
@@ -45,6 +48,9 @@ class LogCallback(TrainerCallback):
         for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "train_loss", "eval_accuracy", "reward"):
             if key in logs:
                 record[key] = logs[key]
+        for key, value in logs.items():  # the preference trainers' rewards/margins, logps/chosen, kl, ...
+            if key.removeprefix("eval_").startswith(PREFERENCE_METRICS + ONLINE_RL_METRICS):
+                record[key] = value
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         shown = " ".join(

@@ -41,6 +41,14 @@ def resume_checkpoint(args) -> str | None:
     return None
 
 
+def seed_run(args) -> None:
+    """Seed every RNG from the config before any stage builds its model: a new LoRA adapter or value head starts from
+    random weights, so without this two runs of one config train from different starting points."""
+    from transformers import set_seed
+
+    set_seed(args.training.seed)
+
+
 def prepare_output_dir(args) -> Path:
     out = Path(args.training.output_dir)
     if args.finetuning.overwrite_output_dir and args.training.do_train and is_main_process():

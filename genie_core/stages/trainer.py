@@ -37,8 +37,8 @@ def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_cal
     return trainer
 
 
-def train_and_save(args, trainer: Trainer) -> dict:
-    """Train (resuming from the last complete checkpoint), save the final model atomically, plot."""
+def train_and_save(args, trainer: Trainer, plot_keys: tuple[str, ...] = ("loss", "eval_loss")) -> dict:
+    """Train (resuming from the last complete checkpoint), save the final model atomically, plot ``plot_keys``."""
     out = Path(args.training.output_dir)
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(args))
     if stop_requested():
@@ -48,7 +48,7 @@ def train_and_save(args, trainer: Trainer) -> dict:
     metrics = dict(result.metrics)
     save_metrics(out, "train", metrics)
     if args.finetuning.plot_loss and is_main_process():
-        plot_loss(out)
+        plot_loss(out, keys=plot_keys)
     return metrics
 
 

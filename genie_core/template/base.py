@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from genie_core.data.schema import Message
 from genie_core.extras.errors import ConfigError, DataError
 from genie_core.extras.logging import get_logger
+from genie_core.schema import Message
 
 logger = get_logger(__name__)
 

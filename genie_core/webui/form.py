@@ -8,7 +8,6 @@ config (a saved arguments file, a past run's settings) back into field values; f
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 import yaml
 
 from genie_core.extras.errors import ConfigError
+from genie_core.tracking import DEFAULT_EXPERIMENT
 from genie_core.webui.common import PROJECT_DATA
-from genie_core.webui.run_config import DEFAULT_EXPERIMENT, INT_KEYS, stage_config
+from genie_core.webui.run_config import stage_config
 
 # stage-config keys shown as fields, in the tab's order
 FIELDS = (
@@ -82,19 +82,10 @@ QUANTIZATION_CHOICES = ["none", "8", "4"]
 
 
 def config_default(key: str) -> Any:
-    """What a stage uses for ``key`` when the config leaves it out (the parser's own defaults first)."""
-    from genie_core.hparams.parser import TRAINING_DEFAULTS, valid_keys
+    """What a stage uses for ``key`` when the config leaves it out."""
+    from genie_core.hparams.parser import default_of
 
-    if key in TRAINING_DEFAULTS:
-        return TRAINING_DEFAULTS[key]
-    spec = valid_keys()[key]
-    if isinstance(spec, dataclasses.Field):
-        if spec.default is not dataclasses.MISSING:
-            return spec.default
-        if spec.default_factory is not dataclasses.MISSING:
-            return spec.default_factory()
-        return None
-    return spec.default
+    return default_of(key)
 
 
 def default_dataset_dir() -> str:
@@ -123,10 +114,16 @@ def field_value(key: str, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError(value)
         number = float(value)
-        return int(number) if key in INT_KEYS and number.is_integer() else number
+        return int(number) if _is_int(key) and number.is_integer() else number
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _is_int(key: str) -> bool:
+    from genie_core.hparams.parser import config_type
+
+    return config_type(key) is int
 
 
 def choices_of(key: str) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genie_core.data.registry import load_dataset_info
-from genie_core.data.schema import Example
+from genie_core.schema import Example
 
 PREVIEW_ROWS = 3
 

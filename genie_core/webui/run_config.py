@@ -14,22 +14,8 @@ from typing import Any
 import yaml
 
 from genie_core.extras.errors import ConfigError
-
-DEFAULT_EXPERIMENT = "llm-genie"
-# a pipeline file's own keys; any other top-level key (a split setting such as eval_split) applies to every stage
-PIPELINE_ONLY = ("name", "description", "experiment", "defaults", "stages", "pretokenize")
-STEP_ONLY = ("kind", "from", "compare")
-INT_KEYS = (
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "cutoff_len",
-    "logging_steps",
-    "lora_rank",
-    "max_steps",
-    "max_samples",
-    "save_steps",
-    "quantization_bit",
-)
+from genie_core.hparams.parser import config_value, setting
+from genie_core.tracking import DEFAULT_EXPERIMENT
 
 
 def stage_config(form: dict[str, Any], extra_yaml: str = "") -> dict[str, Any]:
@@ -38,15 +24,11 @@ def stage_config(form: dict[str, Any], extra_yaml: str = "") -> dict[str, Any]:
     for key, value in form.items():
         if value is None or value == "" or value == [] or str(value).lower() == "none":
             continue
-        if key in INT_KEYS:
-            value = int(value)
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        config[key] = value
+        config[key] = config_value(key, value)  # the parser's own conversion: one reading of every key
     for key in ("max_steps", "max_samples", "save_steps", "val_size", "lora_alpha"):
         if key in config and not config[key]:
             config.pop(key)
-    if config.get("finetuning_type", "lora") != "lora":
+    if setting(config, "finetuning_type") != "lora":
         for key in [k for k in config if k.startswith("lora_")]:
             config.pop(key)
     if "save_steps" not in config:
@@ -84,7 +66,7 @@ def check_config(config: dict[str, Any]) -> None:
 
 
 def pipeline_dict(name: str, config: dict[str, Any], experiment: str = DEFAULT_EXPERIMENT) -> dict[str, Any]:
-    step = str(config.get("stage", "sft"))
+    step = str(setting(config, "stage"))
     return {
         "name": name,
         "experiment": experiment or DEFAULT_EXPERIMENT,
@@ -99,8 +81,10 @@ def pipeline_yaml(pipeline: dict[str, Any], path: str | Path) -> str:
 
 
 def read_arguments(path: str | Path) -> tuple[dict[str, Any], str | None, str | None]:
-    """(stage config, pipeline name, experiment) from a pipeline file (its first train stage, with the file's
-    defaults) or from a plain stage config such as `genie train` reads."""
+    """(stage config, pipeline name, experiment) from a pipeline file (its first train stage as the pipeline loader
+    resolves it) or from a plain stage config such as `genie train` reads."""
+    from genie_core.pipeline.spec import load_pipeline
+
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -111,17 +95,10 @@ def read_arguments(path: str | Path) -> tuple[dict[str, Any], str | None, str | 
         raise ConfigError(f"{path}: the top level must be a mapping of key: value.")
     if "stages" not in data:
         return {str(k): v for k, v in data.items()}, None, None
-    stages = data["stages"]
-    trains = [
-        body or {}
-        for body in (stages.values() if isinstance(stages, dict) else [])
-        if isinstance(body or {}, dict) and (body or {}).get("kind", "train") == "train"
-    ]
+    spec = load_pipeline(path)
+    trains = [step for step in spec.steps if step.kind == "train"]
     if not trains:
         raise ConfigError(f"{path}: no train stage under `stages:`.")
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
-    everywhere = {k: v for k, v in data.items() if k not in PIPELINE_ONLY}
-    body = {k: v for k, v in trains[0].items() if k not in STEP_ONLY}
-    config = {str(k): v for k, v in {**defaults, **body, **everywhere}.items()}
     name, experiment = data.get("name"), data.get("experiment")
+    config = {k: v for k, v in trains[0].config.items() if k != "do_train"}  # a board run always trains
     return config, str(name) if name else None, str(experiment) if experiment else None

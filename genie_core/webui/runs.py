@@ -1,7 +1,7 @@
 """Runs started from the board: a one-stage pipeline YAML run by a detached `genie run`, watched through its files.
 
     <runs_dir>/webui/<name>/pipeline.yaml     what the Start button wrote
-                           /run.log           stdout and stderr of `python -m flows.cli run pipeline.yaml`
+                           /run.log           stdout and stderr of `genie run pipeline.yaml`
                            /submission.json   pid, start time, stage
                            /exit_code         written when the board saw the process end
     <runs_dir>/<name>/<stage>-<key>/          the stage's output, as for any `genie run` (trainer_log.jsonl, ...)
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +31,10 @@ from typing import Any
 
 from genie_core.extras.env import runs_dir
 from genie_core.extras.errors import ConfigError, GenieError
+from genie_core.hparams.parser import setting
+from genie_core.tracking import DEFAULT_EXPERIMENT
 from genie_core.webui import run_files
-from genie_core.webui.run_config import DEFAULT_EXPERIMENT, pipeline_dict, pipeline_yaml
+from genie_core.webui.run_config import pipeline_dict, pipeline_yaml
 
 SUBMISSIONS = "webui"
 PIPELINE_FILE, LOG_FILE, INFO_FILE, EXIT_FILE, STOP_FILE = (
@@ -43,6 +46,16 @@ PIPELINE_FILE, LOG_FILE, INFO_FILE, EXIT_FILE, STOP_FILE = (
 )
 RESULT_FILE = run_files.RESULT_FILE
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def genie_command() -> str:
+    """The installed `genie` command (beside this interpreter, else on PATH): the board submits runs the way a user
+    types them, through the documented entry point, and never imports the pipeline layer above it."""
+    beside = Path(sys.executable).with_name("genie")
+    found = str(beside) if beside.is_file() else shutil.which("genie")
+    if not found:
+        raise ConfigError("the `genie` command is not installed here; run `pip install -e .` in the project first.")
+    return found
 
 
 def submissions_dir() -> Path:
@@ -121,12 +134,12 @@ class Planned:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "flows.cli", "run", str(self.yaml_path)]
+        return [genie_command(), "run", str(self.yaml_path)]
 
 
 def plan_run(config: dict[str, Any], name: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> Planned:
     """Name the run and render its one-stage pipeline; writes nothing."""
-    name = new_name(name, str(config.get("stage", "sft")))
+    name = new_name(name, str(setting(config, "stage")))
     pipeline = pipeline_dict(name, config, experiment)
     text = pipeline_yaml(pipeline, submissions_dir() / name / PIPELINE_FILE)
     return Planned(name, next(iter(pipeline["stages"])), pipeline["experiment"], text)

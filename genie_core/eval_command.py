@@ -18,9 +18,10 @@ import sys
 
 from genie_core.extras.errors import ConfigError
 
-USAGE = """genie eval CONFIG.yaml [key=value ...] [--key value ...]
+USAGE = """usage: genie eval CONFIG.yaml [key=value ...] [--key value ...]
    or: genie eval --stage rm --model_name_or_path M --checkpoint_dir RM_DIR --dataset NAME --template T --output_dir D
-stage sft: BLEU-4/ROUGE of generated answers; rm: pair accuracy; ppo: mean reward (needs reward_model)."""
+stage sft: BLEU-4/ROUGE of generated answers; rm: pair accuracy; ppo: mean reward (needs reward_model).
+Every `genie train` key is accepted (`genie train --help` lists them); training keys are overridden."""
 
 _EVAL_MODE = {
     "sft": {"do_train": False, "do_eval": False, "do_predict": True, "predict_with_generate": True},
@@ -44,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     from genie_core.hparams import get_args, parse_cli_tokens
-    from genie_core.hparams.parser import load_config_file
+    from genie_core.hparams.parser import load_config_file, setting
     from genie_core.model.value_head import assert_reward_model_dir, reward_checkpoint_chain
     from genie_core.stage_parent import preflight
     from genie_core.stages import run_stage
 
     config_file, overrides = parse_cli_tokens(argv)
     merged = {**(load_config_file(config_file) if config_file else {}), **overrides}
-    stage = merged.get("stage", "sft")
+    stage = setting(merged, "stage")
     overrides = eval_overrides(stage, overrides)
     if stage == "rm":
         given = merged.get("checkpoint_dir") or merged.get("adapter_name_or_path")
@@ -68,4 +69,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from genie_core.extras.entry import run_main
+
+    sys.exit(run_main(main))

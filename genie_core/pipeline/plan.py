@@ -14,22 +14,29 @@ datasets) before the first one starts, and a fully finished pipeline is recognis
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genie_core import __version__
-from genie_core.data.fingerprint import digest_json
+from genie_core.data.fingerprint import (
+    dataset_fingerprint,
+    digest_json,
+    model_fingerprint,
+    path_fingerprint,
+    save_memo,
+    template_fingerprint,
+)
 from genie_core.eval.comparison import DESCRIPTIVE
 from genie_core.extras.env import runs_dir
 from genie_core.extras.errors import ConfigError, GenieError
-from genie_core.hparams.parser import ALIASES
-from tasks.fingerprint import dataset_fingerprint, model_fingerprint, path_fingerprint, save_memo, template_fingerprint
-from tasks.spec import PipelineSpec, StepSpec
+from genie_core.hparams.parser import ALIASES, setting
+from genie_core.pipeline.spec import PipelineSpec, StepSpec
 
 RESULT_FILE = "genie_result.json"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # config keys that change neither the model nor the metrics: left out of the key
 UNKEYED = frozenset(
     {
@@ -144,7 +151,7 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
     config = _normalize(step.config)
     keyed = dict(config)  # what the user wrote (with defaults); wired values are replaced by upstream keys
     upstream: dict[str, str] = {}
-    ftype = str(config.get("finetuning_type", "lora"))
+    ftype = str(setting(config, "finetuning_type"))
     identity: dict[str, Any] = {}
 
     if step.source:
@@ -182,8 +189,20 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
     elif reward:
         identity["reward_model"] = path_fingerprint(reward) if Path(str(reward)).exists() else str(reward)
 
+    if config.get("reward_funcs"):
+        scorers = []
+        for scorer in _split(config["reward_funcs"]):
+            if scorer in plans:  # an rm step of this pipeline: its output directory, keyed by its key
+                upstream[f"reward_funcs.{scorer}"] = scorer
+                scorers.append(plans[scorer].stage_dir)
+            else:
+                scorers.append(scorer)
+        config["reward_funcs"] = ",".join(scorers)
+        keyed.pop("reward_funcs", None)
+        identity["reward_funcs"] = [_reward_identity(scorer, plans) for scorer in scorers]
+
     names = _split(config.get("dataset")) + _split(config.get("eval_dataset"))
-    dataset_dir = str(config.get("dataset_dir", "data"))
+    dataset_dir = str(setting(config, "dataset_dir"))
     try:
         datasets = dataset_fingerprint(names, dataset_dir) if names else {}
     except GenieError as exc:
@@ -213,7 +232,7 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
     if step.kind == "train" and ftype != "lora":
         model, adapters = stage_dir, []
     elif step.kind == "train":
-        resume = bool(config.get("resume_lora_training", True)) and bool(incoming)
+        resume = bool(setting(config, "resume_lora_training")) and bool(incoming)
         adapters = (incoming[:-1] if resume else incoming) + [stage_dir]
     else:
         adapters = incoming
@@ -234,6 +253,27 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
         datasets={name: digest_json(fp)[:16] for name, fp in datasets.items()},
         pretokenize=spec.pretokenize and step.kind == "train",
     )
+
+
+def _reward_identity(spec: str, plans: dict[str, StepPlan]) -> str:
+    """What a reward function spec computes with, by content: a function's source file, an rm directory's files
+    (or the key of the step that writes it), a rule by its text. Editing a reward file re-runs the stage."""
+    for plan in plans.values():
+        if plan.stage_dir == spec:
+            return plan.key
+    if Path(spec).expanduser().exists():
+        return path_fingerprint(Path(spec).expanduser())
+    target, sep, _ = spec.rpartition(":")
+    if not sep or spec.startswith("rule:"):
+        return spec
+    if target.endswith(".py") and Path(target).expanduser().is_file():
+        return f"{spec}@{path_fingerprint(Path(target).expanduser())}"
+    try:
+        found = importlib.util.find_spec(target)  # locates the module's file without running it
+    except (ImportError, ValueError):
+        found = None
+    origin = getattr(found, "origin", None)
+    return f"{spec}@{path_fingerprint(origin)}" if origin and Path(origin).is_file() else spec
 
 
 def _chain(at: str, source: str | None, plans: dict[str, StepPlan]) -> list[dict[str, Any]]:
@@ -357,6 +397,7 @@ def validate_plans(plans: list[StepPlan]) -> None:
         try:
             args = check_config(merge_config(plan.config, {}))
             upstream_model = bool({"from", "model"} & set(plan.upstream)) or plan.kind == "evaluate"
-            preflight(args, check_reward_model="reward_model" not in plan.upstream, check_model=not upstream_model)
+            upstream_reward = any(role == "reward_model" or role.startswith("reward_funcs.") for role in plan.upstream)
+            preflight(args, check_reward_model=not upstream_reward, check_model=not upstream_model)
         except GenieError as exc:
             raise ConfigError(f"stage '{plan.name}': {exc}") from None

@@ -27,7 +27,9 @@ from typing import Any
 import yaml
 
 from genie_core.extras.errors import ConfigError
+from genie_core.hparams.parser import setting
 from genie_core.hparams.stages import STAGE_NAMES as TRAIN_STAGES
+from genie_core.tracking import DEFAULT_EXPERIMENT
 
 KINDS = ("train", "evaluate", "export", "register")
 # the held-out split belongs to the pipeline: every stage must hold out the same prompts
@@ -60,7 +62,7 @@ class StepSpec:
 class PipelineSpec:
     name: str
     steps: list[StepSpec]
-    experiment: str = "llm-genie"
+    experiment: str = DEFAULT_EXPERIMENT
     description: str = ""
     pretokenize: bool = False
     path: str | None = None  # the YAML it came from
@@ -112,7 +114,7 @@ def load_pipeline(source: str | Path | dict[str, Any], overrides: dict[str, Any]
     return PipelineSpec(
         name=name,
         steps=steps,
-        experiment=str(raw.get("experiment") or "llm-genie"),
+        experiment=str(raw.get("experiment") or DEFAULT_EXPERIMENT),
         description=str(raw.get("description") or ""),
         pretokenize=bool(raw.get("pretokenize", False)),
         path=str(Path(path).resolve()) if path else None,
@@ -193,7 +195,7 @@ def _parse_step(
     for key in WIRED_KEYS:
         if key in config:
             raise ConfigError(f"{at}: remove `{key}`; the pipeline puts each stage's output under its runs directory.")
-    stage = config.get("stage", "sft")
+    stage = setting(config, "stage")
     if stage not in TRAIN_STAGES:
         raise ConfigError(f"{at}: stage '{stage}' is not one of {', '.join(TRAIN_STAGES)}.")
     config["stage"] = stage

@@ -22,6 +22,7 @@ class Example:
               starting and ending with a user/observation turn. For pt, prompt[0]["content"] is the text.
     response: sft/ppo: [the assistant reply] (ppo may leave it empty); rm/dpo: [chosen, rejected]; pt: [].
     source:   "file:index" so any later problem can name the record.
+    desirable: kto only: the record's kto_tag, True for a reply to learn from, False for one to move away from.
     """
 
     prompt: list[Message]
@@ -30,6 +31,7 @@ class Example:
     tools: str = ""
     source: str = ""
     extra: dict = field(default_factory=dict)
+    desirable: bool | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

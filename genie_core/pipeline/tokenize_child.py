@@ -1,4 +1,4 @@
-"""Child entry point of the tokenize task: ``python -m tasks.tokenize_main <genie_config.yaml>``.
+"""Child entry point of the tokenize task: ``python -m genie_core.pipeline.tokenize_child <genie_config.yaml>``.
 
 Fills the tokenized-dataset Arrow cache for the stage the config describes (the same key the training child
 computes), so the training child loads it memory-mapped instead of tokenizing.
@@ -12,7 +12,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m tasks.tokenize_main <genie_config.yaml>", file=sys.stderr)
+        print("usage: python -m genie_core.pipeline.tokenize_child <genie_config.yaml>", file=sys.stderr)
         return 2
     from genie_core.extras.env import apply_quiet_env
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from genie_core.model import load_tokenizer
     from genie_core.template import get_template
 
-    logger = get_logger("tasks.tokenize")
+    logger = get_logger("genie.tokenize")
     try:
         args = get_args(argv[0])
         stage = args.finetuning.stage

@@ -1,0 +1,43 @@
+"""sft packs by default where it is exact: the same per-step losses as padded batches, and a clear log either way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import stage_config, write_registry
+
+from genie_core.extras.errors import ConfigError
+from genie_core.hparams import get_args
+from genie_core.stages import run_stage
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    return write_registry(tmp_path / "data")
+
+
+def _losses(out) -> list[float]:
+    rows = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def test_sft_packs_by_default_with_the_padded_losses(tmp_path, tiny_model_dir, data_dir, genie_home, capfd):
+    """Full tuning (no random adapter init): packed and padded runs see the same tokens, so the same losses."""
+    cfg = dict(finetuning_type="full", learning_rate=1e-3, max_steps=3)
+    run_stage(get_args(None, stage_config(tiny_model_dir, data_dir, tmp_path / "packed", **cfg)))
+    assert "Packing examples into rows" in capfd.readouterr().err
+    run_stage(get_args(None, stage_config(tiny_model_dir, data_dir, tmp_path / "padded", packing=False, **cfg)))
+    assert "Padded batches (packing: false)" in capfd.readouterr().err
+    packed, padded = _losses(tmp_path / "packed"), _losses(tmp_path / "padded")
+    assert len(packed) == len(padded) == 3
+    assert packed == pytest.approx(padded, rel=1e-3, abs=1e-4)
+
+
+def test_packing_true_is_refused_where_it_is_not_exact(monkeypatch):
+    from genie_core.stages import packing
+
+    monkeypatch.setattr(packing, "packing_probe", lambda model: "ToyModel ignores restarted position ids")
+    with pytest.raises(ConfigError, match="packing: true is not exact for this model: ToyModel"):
+        packing.resolve_packing(True, model=None)
+    assert packing.resolve_packing(None, model=None) is False  # unset: padded, and the log says why
