@@ -1,15 +1,23 @@
 """SFT-LoRA throughput on SmolLM2-135M: our Trainer path vs a bare PyTorch loop, padded vs packed.
 
 Run: python bench/train_throughput.py [--steps 30] [--batch 4] [--cutoff 512]
+     python bench/train_throughput.py --workload w1 [--lf-data PATH/alpaca_en_demo.json]
 Prints one JSON line. All runs use the same model, adapter, optimizer and batches (sequential
 sampling), in the same process; the bare loop runs first and last and the faster counts, and
 step times are medians, so the ratios hold on a noisy machine.
+
+``--workload w1`` runs the whole `genie train` command twice as a user would (LoRA r8 on all seven linear layers,
+chatml, cutoff 512, batch 4, 30 steps, fp32, rows in file order): once with no performance flags (the default
+config) and once with ``packing: false``. It prints real (non-padding) tokens/s of each, their ratio, the time
+outside training (wall minus the trainer's runtime: imports, validation, loading, saving) and each run's peak RSS.
+The data is LLaMA-Factory's ``alpaca_en_demo.json`` twice over when ``--lf-data`` names it, else our alpaca set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -126,13 +134,104 @@ def trainer_run(args, tokenizer, template, data) -> dict:
     return {"step_s": step, "tok_s": sum(tokens) / len(tokens) / step, "loss": result.metrics.get("train_loss")}
 
 
+def _w1_data(root: Path, lf_data: str | None) -> tuple[str, str]:
+    """(dataset_dir, dataset) for w1: LLaMA-Factory's demo file twice over when given, else our alpaca set."""
+    if not lf_data:
+        return str(ROOT / "data"), "alpaca_demo_en"
+    rows = json.loads(Path(lf_data).read_text(encoding="utf-8"))
+    (root / "w1.json").write_text(json.dumps(rows + rows), encoding="utf-8")
+    (root / "dataset_info.json").write_text(json.dumps({"w1": {"file_name": "w1.json"}}), encoding="utf-8")
+    return str(root), "w1"
+
+
+def genie_train_run(config: dict, root: Path) -> dict:
+    """One `genie train` process: wall time, the trainer's own runtime, real tokens/s and peak RSS of the child."""
+    import subprocess
+
+    import yaml
+
+    path = root / f"{Path(config['output_dir']).name}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    genie = Path(sys.executable).with_name("genie")
+    start = time.perf_counter()
+    proc = subprocess.run([str(genie), "train", str(path)], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"genie train failed:\n{proc.stderr[-3000:]}")
+    out = Path(config["output_dir"])
+    train_s = json.loads((out / "train_results.json").read_text())["train_runtime"]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    packed = "Packing examples into rows" in proc.stderr
+    return {"wall_s": wall, "train_s": train_s, "peak_rss_mb": peak, "packed": packed}
+
+
+def _real_tokens(config: dict) -> int:
+    """Non-padding tokens of the rows the run trains on, counted from the tokenized cache it used."""
+    args = get_args(None, {**config, "output_dir": config["output_dir"] + "-count"})
+    tokenizer = load_tokenizer(args.model)
+    template = get_template("chatml", tokenizer)
+    template.fix_tokenizer(tokenizer)
+    data = get_dataset(args, tokenizer, template, "sft")
+    n = int(config["per_device_train_batch_size"]) * int(config["max_steps"])
+    return sum(len(data.train[i]["input_ids"]) for i in range(n))
+
+
+def workload_w1(ns) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        dataset_dir, dataset = _w1_data(root, ns.lf_data)
+        base = {
+            "stage": "sft",
+            "model_name_or_path": "smollm2",
+            "template": "chatml",
+            "finetuning_type": "lora",
+            "lora_rank": 8,
+            "lora_target": "all",
+            "dataset": dataset,
+            "dataset_dir": dataset_dir,
+            "cutoff_len": 512,
+            "do_train": True,
+            "per_device_train_batch_size": 4,
+            "max_steps": 30,
+            "learning_rate": 1e-4,
+            "save_strategy": "no",
+            "logging_steps": 10,
+            "disable_shuffling": True,
+            "seed": 0,
+        }
+        default = {**base, "output_dir": str(root / "default")}
+        padded = {**base, "output_dir": str(root / "padded"), "packing": False}
+        tokens = _real_tokens(default)
+        runs = {"default": genie_train_run(default, root), "padded": genie_train_run(padded, root)}
+    figures = {
+        "bench": "train_throughput",
+        "workload": "w1",
+        "data": "llamafactory alpaca_en_demo x2" if ns.lf_data else "alpaca_demo_en",
+        "real_tokens": tokens,
+        "default_packed": runs["default"]["packed"],
+    }
+    for name, run in runs.items():
+        figures[f"{name}_real_tok_s"] = round(tokens / run["train_s"], 1)
+        figures[f"{name}_train_s"] = round(run["train_s"], 1)
+        figures[f"{name}_overhead_s"] = round(run["wall_s"] - run["train_s"], 1)
+    figures["default_over_padded_tok_s"] = round(runs["padded"]["train_s"] / runs["default"]["train_s"], 2)
+    figures["peak_rss_mb_max_of_runs"] = round(max(r["peak_rss_mb"] for r in runs.values()), 1)
+    figures["cpu_count"] = os.cpu_count()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--cutoff", type=int, default=512)
+    parser.add_argument("--workload", choices=["w1"], help="run `genie train` as a user would (see the docstring)")
+    parser.add_argument("--lf-data", help="LLaMA-Factory's data/alpaca_en_demo.json, for the w1 workload")
     ns = parser.parse_args()
     apply_quiet_env()
+    if ns.workload == "w1":
+        print(json.dumps(workload_w1(ns)))
+        return
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
         padded_args = _args(tmp + "/pad", ns.steps, ns.batch, ns.cutoff, packing=False)

@@ -9,10 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-USAGE_TRAIN = """genie train CONFIG.yaml [key=value ...] [--key value ...] [--no-launch]
-   or: genie train --stage sft --model_name_or_path PATH --dataset NAME --template T --output_dir DIR --do_train ...
-Later overrides win over the file. --no-launch runs the stage in this process (for debugging)."""
-
 
 def train_main(rest: list[str]) -> int:
     from genie_core.hparams import check_config, load_config, parse_cli_tokens
@@ -23,6 +19,8 @@ def train_main(rest: list[str]) -> int:
         rest = [t for t in rest if t != "--no-launch"]
         launch = False
     if not rest:
+        from genie_core.hparams.help import USAGE_TRAIN
+
         print(USAGE_TRAIN)
         return 2
     if rest[0] in ("-h", "--help"):

@@ -1,5 +1,6 @@
 """Imports go one way: flows -> tasks -> genie_core; genie_core never imports Prefect; inside genie_core a layer
-imports only layers below it, and packages of one layer never import each other in a circle (DESIGN's table)."""
+imports only layers below it, and packages of one layer never import each other in a circle (the layout table in
+the README)."""
 
 from __future__ import annotations
 

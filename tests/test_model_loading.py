@@ -189,8 +189,12 @@ def test_qlora_loads_and_backprops_on_cpu(tiny_model_dir, bits):
 
 
 def test_quantized_base_needs_lora(tiny_model_dir):
+    """Refused by the config validation, before any model loads."""
+    from genie_core.hparams import get_args
+
+    cfg = {"model_name_or_path": str(tiny_model_dir), "output_dir": "unused", "quantization_bit": 4}
     with pytest.raises(ConfigError, match="QLoRA"):
-        _load(tiny_model_dir, quantization_bit=4, finetuning_type="freeze")
+        get_args(None, {**cfg, "finetuning_type": "freeze"})
 
 
 @pytest.fixture(scope="module")

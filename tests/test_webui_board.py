@@ -332,7 +332,7 @@ LOADED = "[04:02:05 INFO genie.model.loader] trainable params: 460800 || all par
 BAR = "  5%|▌         | 1/20 [00:23<07:26, 23.52s/it]"
 STEP = "[04:02:44 INFO genie.stages.callbacks] step 2/20 loss=2.743 grad_norm=1.626"
 SAVED = "[04:38:20 INFO genie.stages.trainer] Model saved to /r"
-COMPARE = "[05:05:02 INFO genie.eval.compare] Comparing base -> sft on 48 held-out prompts"
+COMPARE = "[05:05:02 INFO genie.stages.compare] Comparing base -> sft on 48 held-out prompts"
 
 
 @pytest.mark.parametrize(

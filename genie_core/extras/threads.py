@@ -23,28 +23,49 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _cpu_times() -> tuple[float, float] | None:
-    """(busy, total) jiffies over all cores from /proc/stat; None where there is no /proc."""
+def _allowed() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def _cpu_times(allowed: set[int] | None) -> dict[int, tuple[float, float]] | None:
+    """(busy, total) jiffies per core this process may use, from /proc/stat; None where there is no /proc."""
+    times: dict[int, tuple[float, float]] = {}
     try:
         with open("/proc/stat", encoding="ascii") as fh:
-            fields = [float(v) for v in fh.readline().split()[1:]]
+            for line in fh:
+                name, *values = line.split()
+                if not name.startswith("cpu") or name == "cpu":
+                    continue
+                core = int(name[3:])
+                if allowed is not None and core not in allowed:
+                    continue
+                fields = [float(v) for v in values]
+                idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+                times[core] = (sum(fields) - idle, sum(fields))
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+    return times or None
 
 
 def busy_cores(sample_s: float = 0.2) -> float:
-    """How many cores other work keeps busy right now, sampled over ``sample_s``; 0 where it cannot be measured."""
-    before = _cpu_times()
+    """How many of this process's cores other work keeps busy, sampled over ``sample_s``; 0 where unknown."""
+    allowed = _allowed()
+    before = _cpu_times(allowed)
     if before is None:
         return 0.0
     time.sleep(sample_s)
-    after = _cpu_times()
-    if after is None or after[1] <= before[1]:
+    after = _cpu_times(allowed)
+    if after is None:
         return 0.0
-    share = (after[0] - before[0]) / (after[1] - before[1])
-    return share * (os.cpu_count() or 1)
+    busy = 0.0
+    for core, (busy_before, total_before) in before.items():
+        busy_after, total_after = after.get(core, (busy_before, total_before))
+        if total_after > total_before:
+            busy += (busy_after - busy_before) / (total_after - total_before)
+    return busy
 
 
 def threads_per_process(num_processes: int = 1) -> tuple[int, str]:

@@ -9,11 +9,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shutil
-import types
 import typing
 from typing import Any, Literal
 
-from genie_core.hparams.parser import ALIASES, OWN_DATACLASSES, SWITCH_VALUES, TRAINING_DEFAULTS
+from genie_core.hparams.parser import (
+    ALIASES,
+    OWN_DATACLASSES,
+    SWITCH_VALUES,
+    TRAINING_DEFAULTS,
+    _unwrap_optional,
+    field_default,
+)
 from genie_core.hparams.training_fields import training_fields
 
 USAGE_TRAIN = """genie train CONFIG.yaml [key=value ...] [--key value ...] [--no-launch]
@@ -36,27 +42,12 @@ class HelpRow:
     help: str
 
 
-def _unwrap_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
-        return tp
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return args[0] if len(args) == 1 else tp
-
-
 def _describe_type(tp: Any) -> tuple[str | None, tuple[str, ...]]:
     """(metavar, choices) for a dataclass field's annotation: ``{a,b}`` for Literals, the type name otherwise."""
     tp = _unwrap_optional(tp)
     if typing.get_origin(tp) is Literal:
         return None, tuple(str(c) for c in typing.get_args(tp))
     return (tp.__name__ if isinstance(tp, type) else "value"), ()
-
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
 
 
 def dataclass_rows(cls: type) -> list[HelpRow]:
@@ -67,7 +58,7 @@ def dataclass_rows(cls: type) -> list[HelpRow]:
         if not f.init or f.name.startswith("_"):
             continue
         metavar, choices = _describe_type(hints.get(f.name, f.type))
-        rows.append(HelpRow(f.name, metavar, choices, _field_default(f), str(f.metadata.get("help", ""))))
+        rows.append(HelpRow(f.name, metavar, choices, field_default(f), str(f.metadata.get("help", ""))))
     return rows
 
 

@@ -161,13 +161,16 @@ def default_of(key: str) -> Any:
     if key in TRAINING_DEFAULTS:
         return TRAINING_DEFAULTS[key]
     spec = valid_keys()[key]
-    if isinstance(spec, dataclasses.Field):
-        if spec.default is not dataclasses.MISSING:
-            return spec.default
-        if spec.default_factory is not dataclasses.MISSING:
-            return spec.default_factory()
-        return None
-    return spec.default
+    return field_default(spec) if isinstance(spec, dataclasses.Field) else spec.default
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default (its factory called), None when it has none."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def setting(config: dict[str, Any], key: str) -> Any:
@@ -474,7 +477,8 @@ def _validate_grpo(args: GenieArgs) -> None:
         return
     if not t.do_train:
         raise ConfigError(
-            f"stage {f.stage} needs do_train: true; to score a trained model, use an evaluate step (`genie eval`)."
+            f"stage {f.stage} needs do_train: true; to score a trained model, use a pipeline evaluate step "
+            "(kind: evaluate, from: <this stage>) with the same reward rules or reward model."
         )
     scorers = g.reward_specs + ([f.reward_model] if f.reward_model else [])
     if not scorers:
@@ -487,6 +491,8 @@ def _validate_grpo(args: GenieArgs) -> None:
             f"reward_weights has {len(g.weights)} values but there are {len(scorers)} scorers "
             f"({', '.join(scorers)}); give one weight per scorer."
         )
+    if not os.environ.get("WORLD_SIZE") and args.launch.accelerate_config:
+        return  # the process count lives in the accelerate config; TRL checks the batch in the child
     world = int(os.environ.get("WORLD_SIZE") or args.launch.num_processes or 1)  # the child knows; the parent asks
     batch = (t.per_device_train_batch_size or 8) * (t.gradient_accumulation_steps or 1) * world
     if batch % g.num_generations:

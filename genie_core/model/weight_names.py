@@ -24,19 +24,24 @@ def _header(path: Path) -> dict:
         return json.loads(fh.read(size))
 
 
+# output heads are often tied to the embeddings and then saved under no name of their own
+OUTPUT_HEADS = {"lm_head": [0, 0], "embed_out": [0, 0], "output": [0, 0]}
+
+
 def matrix_modules(model_dir: str | Path) -> dict[str, list[int]] | None:
-    """``{module name: weight shape}`` of every 2-D ``*.weight`` (linear layers and embeddings); None when the
+    """``{module name: weight shape}`` of every module that owns a tensor (2-D ``weight`` for linear layers and
+    embeddings; quantized layers save ``qweight`` and the like), plus the usual output-head names; None when the
     folder holds no readable safetensors (a hub id, a GGUF file), so callers skip the check rather than guess."""
     folder = Path(model_dir)
     files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not files:
         return None
-    modules: dict[str, list[int]] = {}
+    modules: dict[str, list[int]] = dict(OUTPUT_HEADS)
     try:
         for file in files:
             for name, info in _header(file).items():
-                if name.endswith(".weight") and isinstance(info, dict) and len(info.get("shape", ())) == 2:
-                    modules[name[: -len(".weight")]] = info["shape"]
+                if "." in name and isinstance(info, dict) and "shape" in info:
+                    modules.setdefault(name.rsplit(".", 1)[0], list(info["shape"]))
     except (OSError, ValueError, struct.error):
         return None
     return modules
@@ -51,7 +56,8 @@ def check_lora_targets(modules: dict[str, list[int]], targets: list[str], model:
     named = [t for t in targets if t.lower() != "all"]
     missing = [t for t in named if not any(_matches(name, t) for name in modules)]
     if missing:
-        leaves = sorted({name.split(".")[-1] for name in modules if ".layers." in name or ".h." in name})
+        layers = [n for n, shape in modules.items() if len(shape) == 2 and (".layers." in n or ".h." in n)]
+        leaves = sorted({name.split(".")[-1] for name in layers})
         raise ConfigError(
             f"lora_target: {', '.join(missing)} matches no linear module of {model}.{_did_you_mean(missing, leaves)} "
             f"Linear modules: {', '.join(leaves) or 'none found'} (or use `all`)."

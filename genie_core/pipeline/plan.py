@@ -151,7 +151,10 @@ def _plan_stage(spec: PipelineSpec, step: StepSpec, plans: dict[str, StepPlan]) 
     config = _normalize(step.config)
     keyed = dict(config)  # what the user wrote (with defaults); wired values are replaced by upstream keys
     upstream: dict[str, str] = {}
-    ftype = str(setting(config, "finetuning_type"))
+    try:
+        ftype = str(setting(config, "finetuning_type"))
+    except ConfigError as exc:
+        raise ConfigError(f"{at}: {exc}") from None
     identity: dict[str, Any] = {}
 
     if step.source:

@@ -28,7 +28,6 @@ import yaml
 
 from genie_core.extras.errors import ConfigError
 from genie_core.hparams.parser import setting
-from genie_core.hparams.stages import STAGE_NAMES as TRAIN_STAGES
 from genie_core.tracking import DEFAULT_EXPERIMENT
 
 KINDS = ("train", "evaluate", "export", "register")
@@ -195,9 +194,10 @@ def _parse_step(
     for key in WIRED_KEYS:
         if key in config:
             raise ConfigError(f"{at}: remove `{key}`; the pipeline puts each stage's output under its runs directory.")
-    stage = setting(config, "stage")
-    if stage not in TRAIN_STAGES:
-        raise ConfigError(f"{at}: stage '{stage}' is not one of {', '.join(TRAIN_STAGES)}.")
+    try:
+        stage = setting(config, "stage")
+    except ConfigError as exc:
+        raise ConfigError(f"{at}: {exc}") from None
     config["stage"] = stage
     if kind == "train":
         config.setdefault("do_train", True)

@@ -230,7 +230,9 @@ def _same_base(spec: str, args) -> bool:
         meta = {}
     base = meta.get("base_model")
     if base and Path(base).name != Path(str(args.model.model_name_or_path)).name:
-        logger.warning("reward model %s was trained on %s; the policy base is %s", spec, base, args.model)
+        logger.warning(
+            "reward model %s was trained on %s; the policy base is %s", spec, base, args.model.model_name_or_path
+        )
     theirs = json.loads(meta.get("merged_adapters", "[]") or "[]")
     ours = list(args.model.adapter_dirs or [])
     if ours and args.finetuning.resume_lora_training:

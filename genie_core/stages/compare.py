@@ -39,7 +39,7 @@ from genie_core.eval.predict import write_predictions
 from genie_core.extras.logging import get_logger
 from genie_core.hparams.eval_args import ChainModel
 from genie_core.model import load_model, load_tokenizer
-from genie_core.model.value_head import VALUE_HEAD_FILE, reward_checkpoint_chain, reward_model_kind
+from genie_core.model.value_head import VALUE_HEAD_FILE
 from genie_core.rewards.rules import is_rule_spec, parse_rule
 from genie_core.stages.common import prepare_output_dir, write_json
 from genie_core.stages.ppo_rollout import (
@@ -69,14 +69,10 @@ def load_chain_model(entry: ChainModel, tokenizer, args):
 
 
 def load_reward_model(spec: str, tokenizer, args):
-    """An rm output as a frozen model with ``v_head``: a LoRA one on its base with the adapters it was trained over."""
-    finetuning = dataclasses.replace(args.finetuning, finetuning_type="lora", lora_target=None, additional_target=None)
-    if reward_model_kind(spec) == "lora":
-        model_args = dataclasses.replace(args.model, checkpoint_dir=",".join(reward_checkpoint_chain([spec])))
-    else:
-        model_args = dataclasses.replace(args.model, model_name_or_path=spec, checkpoint_dir=None)
-    model = load_model(tokenizer, model_args, finetuning, is_trainable=False, add_valuehead=True)
-    return model.to(_device())
+    """An rm output as a frozen model with ``v_head``, on this process's device."""
+    from genie_core.rewards.functions import load_reward_model as load_frozen
+
+    return load_frozen(spec, tokenizer, args).to(_device())
 
 
 def scorer_identity(args) -> dict[str, Any]:

@@ -9,6 +9,8 @@ short examples, packed and alone, and packs only when the logits agree.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from genie_core.extras.logging import get_logger
@@ -47,11 +49,28 @@ def packing_probe(model) -> str | None:
     return None
 
 
-def resolve_packing(requested: bool | None, model) -> bool:
-    """``packing`` unset: on where exact. ``true``: on, refused where it is not exact. ``false``: padded batches."""
+def resolve_packing(requested: bool | None, model, group_by_length: bool = False, training: bool = True) -> bool:
+    """``packing`` unset: on where exact. ``true``: on, refused where it is not exact. ``false``: padded batches.
+
+    ``group_by_length: true`` asks for padded batches of similar length, so it keeps packing off unless packing is
+    asked for too (which is refused: the two are different batchings). Nothing is probed when nothing trains, or
+    under DeepSpeed ZeRO-3, whose partitioned weights cannot run a forward before the trainer gathers them.
+    """
     if requested is False:
         logger.info("Padded batches (packing: false).")
         return False
+    if group_by_length:
+        if requested:
+            from genie_core.extras.errors import ConfigError
+
+            raise ConfigError("packing: true and group_by_length: true are two ways to batch; choose one.")
+        logger.info("Padded batches grouped by length (group_by_length: true; packing stays off).")
+        return False
+    if not training:
+        return bool(requested)
+    if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        logger.info("Packing %s under ZeRO-3 as set (not probed).", "on" if requested else "off")
+        return bool(requested)
     problem = packing_probe(model)
     if problem is None:
         logger.info("Packing examples into rows without cross-example attention (set packing: false for padding).")

@@ -24,7 +24,8 @@ def run_sft(args) -> dict:
     if data.dropped:
         logger.warning("%d records dropped (see `genie data check`), first: %s", len(data.dropped), data.dropped[0])
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=args.training.do_train)
-    packing = resolve_packing(args.data.packing, model)  # on by default where it changes no example's loss
+    # on by default where it changes no example's loss; group_by_length keeps padded batches
+    packing = resolve_packing(args.data.packing, model, args.data.group_by_length, args.training.do_train)
     trainer = build_trainer(args, model, tokenizer, data, packing=packing)
 
     results: dict = {}

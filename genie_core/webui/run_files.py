@@ -37,7 +37,9 @@ STARTING, TOKENIZING, LOADING, TRAINING, EVALUATING, SAVING = (
 FINISHED, FAILED, STOPPING, STOPPED = "finished", "failed", "stopping", "stopped"
 
 # lines of stage.log that tell the phase, by the logger or library that printed them
-_EVAL = re.compile(r"genie\.eval\.|\beval metrics\b|\bpredict metrics\b|Generating \(|Running Evaluation")
+_EVAL = re.compile(
+    r"genie\.eval\.|genie\.stages\.compare\b|\beval metrics\b|\bpredict metrics\b|Generating \(|Running Evaluation"
+)
 _SAVING = re.compile(r"Model saved to|\btrain metrics\b|Loss plot saved|Policy adapter saved")
 _TRAIN = re.compile(r"\] step \d+/\d+|Resuming from|Resumed PPO")
 _LOADING = re.compile(r"genie\.model\.|Loading (weights|checkpoint)")
