@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = None
     try:
+        skip_unused_quantizer(argv[0])
         args = get_args(argv[0])
         run_stage(args)
     except StopRequested as exc:
@@ -56,7 +57,28 @@ def main(argv: list[str] | None = None) -> int:
         needed = expected_output_bytes(args) if args is not None else None
         print(f"error: {disk_full_message(exc, needed)}", file=sys.stderr, flush=True)
         return 3
+    finish_quickly()
     return 0
+
+
+def skip_unused_quantizer(config_path: str) -> None:
+    """bitsandbytes costs seconds of every start (transformers' trainer imports peft, which imports it whenever it is
+    installed); a stage that does not quantize hides it before anything imports it."""
+    from genie_core.hparams.parser import load_config, setting
+
+    if setting(load_config(config_path), "quantization_bit") is None:
+        from genie_core.extras.notices import skip_bitsandbytes
+
+        skip_bitsandbytes()
+
+
+def finish_quickly() -> None:
+    """Everything is written (results, checkpoints, MLflow calls return once logged): skip the interpreter's
+    teardown, which takes seconds once torch and its thread pools are loaded, and which no one is waiting for."""
+    import logging
+
+    logging.shutdown()  # flush every handler (trainer_log.jsonl is written and closed per record)
+    quick_exit(0)
 
 
 if __name__ == "__main__":

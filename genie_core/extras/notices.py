@@ -9,6 +9,7 @@ the notices back; loading a quantized model shows what was held.
 from __future__ import annotations
 
 import logging
+import sys
 
 # the loggers of the bitsandbytes backends that announce missing kernels when they are imported
 BNB_NOTICE_LOGGERS = ("bitsandbytes.backends.cpu.ops", "bitsandbytes.backends.xpu.ops")
@@ -46,3 +47,12 @@ def release_bitsandbytes_notices() -> None:
     records, _held.records = _held.records, []
     for record in records:
         logging.getLogger(record.name).handle(record)
+
+
+def skip_bitsandbytes() -> None:
+    """Make bitsandbytes look absent to peft and transformers in a process that does not quantize.
+
+    peft imports it whenever it is installed, and it pulls in torch's compiler stack: about two seconds of every
+    training child's start. Call before peft or the trainer is imported; a quantizing run must not call it.
+    """
+    sys.modules.setdefault("bitsandbytes", None)  # type: ignore[arg-type]  # find_spec() then answers None
