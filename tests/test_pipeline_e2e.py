@@ -712,3 +712,39 @@ def test_heldout_comparison_decides_export_and_champion(env, tiny_model_dir):
     assert refused["registered"] and not refused["promoted"]
     assert "does not beat" in refused["reason"] and f"v{champion.version}" in refused["reason"]
     assert client.get_model_version_by_alias("tiny-evidence", "champion").version == champion.version
+
+
+def test_sft_then_grpo_pipeline_on_tiny_model(env, tiny_model_dir):
+    """The online stage as a pipeline step: sft -> grpo (a rule and a Python reward function from a file, over the
+    merged SFT adapter) through Prefect, MLflow and the accelerate child; per-step rewards reach MLflow."""
+    data = write_registry(env["root"] / "online-data")
+    scorer = env["root"] / "scorer.py"
+    scorer.write_text("def short(prompts, completions, **kw):\n    return [-len(c) / 10 for c in completions]\n")
+    config = pipeline_yaml(
+        env["root"] / "online.yaml",
+        tiny_model_dir,
+        data,
+        name="online",
+        sft={"max_steps": 2, "save_strategy": "no"},
+        grpo={
+            "stage": "grpo",
+            "from": "sft",
+            "resume_lora_training": False,
+            "reward_funcs": f"rule:charset:0123456789,{scorer}:short",
+            "num_generations": 4,
+            "max_completion_length": 4,
+            "max_steps": 2,
+            "save_steps": 1,
+        },
+    )
+    state, _ = run_flow(config)
+    assert state.is_completed(), state.message
+    assert [s["name"] for s in state.result()["steps"]] == ["sft", "grpo"]
+    sft = json.loads((stage_dir(env["runs"], "online", "sft") / "genie_result.json").read_text())
+    grpo = json.loads((stage_dir(env["runs"], "online", "grpo") / "genie_result.json").read_text())
+    written = yaml.safe_load((Path(grpo["output_dir"]) / "genie_config.yaml").read_text())
+    assert written["checkpoint_dir"] == sft["output_dir"]  # wired: the SFT adapter, merged first
+    client = _mlflow()
+    assert [m.step for m in client.get_metric_history(grpo["mlflow_run_id"], "reward")] == [1, 2]
+    names = set(client.get_run(grpo["mlflow_run_id"]).data.metrics)
+    assert any("short" in name for name in names), names  # the Python function's own reward, per step

@@ -69,6 +69,10 @@ class Rollout:
             if value is not None:
                 setattr(sub, name, value[index][:, :keep_r])
         sub.scores = None if self.scores is None else self.scores[index]
+        rows = range(len(self))[index] if isinstance(index, slice) else index.tolist()
+        for name in ("prompts", "texts", "references"):
+            values = getattr(self, name)
+            setattr(sub, name, [values[i] for i in rows] if values else [])
         return sub
 
 
