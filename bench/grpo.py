@@ -124,7 +124,7 @@ def _spawn(args: list[str]) -> dict:
 
 def _accuracy(summary: dict, name: str) -> dict:
     model = next(m for m in summary["models"] if m["name"] == name)
-    stats = model["metrics"]["reward"]
+    stats = model["metrics"]["reward_mean"]  # reward_model: rule:arith_correct, so the share of right answers
     return {"mean": round(stats["mean"], 3), "ci": [round(v, 3) for v in stats["ci"]]}
 
 
@@ -156,7 +156,7 @@ def main() -> None:
             ["--child", "compare", "--out", os.path.join(tmp, "cmp"), "--sft", sft_dir, "--grpo", grpo_dir, *sizes]
         )
     summary = compare["comparison"]
-    pairs = [d for d in summary["deltas"] if (d["from"], d["to"], d["metric"]) == ("sft", "grpo", "reward")]
+    pairs = [d for d in summary["deltas"] if (d["from"], d["to"], d["metric"]) == ("sft", "grpo", "reward_mean")]
     delta = {"mean": round(pairs[0]["mean"], 3), "ci": [round(v, 3) for v in pairs[0]["ci"]]} if pairs else None
     print(
         json.dumps(

@@ -145,3 +145,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def no_model_load(monkeypatch):
+    """Fail the test if anything tries to load a model: bad input must be caught before that."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    import genie_core.model as model_pkg
+    import genie_core.model.loader as loader
+
+    monkeypatch.setattr(loader, "load_model", refuse)
+    monkeypatch.setattr(model_pkg, "load_model", refuse)

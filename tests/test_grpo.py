@@ -198,18 +198,6 @@ def test_grpo_runs_in_accelerate_child(tmp_path, tiny_model_dir, rl_dir, genie_h
 # ---------------------------------------------------------------- errors before any model loads
 
 
-@pytest.fixture()
-def no_model_load(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the input was checked")
-
-    import genie_core.model as model_pkg
-    import genie_core.model.loader as loader
-
-    monkeypatch.setattr(loader, "load_model", refuse)
-    monkeypatch.setattr(model_pkg, "load_model", refuse)
-
-
 @pytest.mark.parametrize(
     "overrides, message",
     [

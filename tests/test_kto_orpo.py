@@ -268,20 +268,6 @@ def test_bad_preference_settings_name_the_key(tmp_path, tiny_model_dir, data_dir
         get_args(None, _cfg(tiny_model_dir, data_dir, tmp_path / "out", **overrides))
 
 
-@pytest.fixture()
-def no_model_load(monkeypatch):
-    """Fail the test if anything tries to load a model: bad input must be caught before that."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the input was checked")
-
-    import genie_core.model as model_pkg
-    import genie_core.model.loader as loader
-
-    monkeypatch.setattr(loader, "load_model", refuse)
-    monkeypatch.setattr(model_pkg, "load_model", refuse)
-
-
 @pytest.mark.parametrize(
     "stage, dataset, message",
     [

@@ -337,20 +337,6 @@ def test_stage_runs_in_accelerate_child(tmp_path, tiny_model_dir, pref_dir, geni
     assert [r["current_steps"] for r in _log(out) if "loss" in r] == [1, 2]
 
 
-@pytest.fixture()
-def no_model_load(monkeypatch):
-    """Fail the test if anything tries to load a model: bad input must be caught before that."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the input was checked")
-
-    import genie_core.model as model_pkg
-    import genie_core.model.loader as loader
-
-    monkeypatch.setattr(loader, "load_model", refuse)
-    monkeypatch.setattr(model_pkg, "load_model", refuse)
-
-
 @pytest.mark.parametrize(
     "stage, dataset, message",
     [

@@ -50,18 +50,25 @@ def run_dpo(args) -> dict:
 
 
 def build_dpo_trainer(args, tokenizer, data) -> GenieDPOTrainer:
-    """Policy, reference (a frozen copy for full/freeze, adapters-off for LoRA) and TRL's trainer."""
+    return preference_trainer(
+        GenieDPOTrainer, dpo_config(args), args, tokenizer, data, simpo_gamma=args.finetuning.simpo_gamma
+    )
+
+
+def preference_trainer(trainer_cls, config, args, tokenizer, data, **extra):
+    """Policy, reference (a frozen copy for full/freeze, adapters-off for LoRA) and a TRL preference trainer (DPO,
+    KTO) on the rows our processors tokenized."""
     set_seed(args.training.seed)  # a new LoRA adapter is initialised randomly
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=True)
-    trainer = GenieDPOTrainer(
+    trainer = trainer_cls(
         model=model,
         ref_model=load_reference(args, tokenizer),
-        args=dpo_config(args),
+        args=config,
         train_dataset=drop_text_columns(data.train),
         eval_dataset=drop_text_columns(data.eval) if data.eval is not None else None,
         processing_class=tokenizer,
         callbacks=[LogCallback(args.training.output_dir), StopOnSignal(), *tracking_callbacks()],
-        simpo_gamma=args.finetuning.simpo_gamma,
+        **extra,
     )
     use_disabled_adapter_as_reference(trainer.model)
     quiet_progress(trainer)

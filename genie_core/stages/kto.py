@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from transformers import set_seed
 from trl import KTOConfig, KTOTrainer
 
-from genie_core.data.collator import drop_text_columns
 from genie_core.data.tokenized import get_dataset
 from genie_core.extras.logging import get_logger
-from genie_core.model import load_model, load_tokenizer
-from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
+from genie_core.model import load_tokenizer
 from genie_core.stages.common import prepare_output_dir, save_metrics
-from genie_core.stages.dpo import load_reference, use_disabled_adapter_as_reference
+from genie_core.stages.dpo import preference_trainer
 from genie_core.stages.trainer import train_and_save
 from genie_core.template import get_template
-from genie_core.tracking import tracking_callbacks
 
 logger = get_logger(__name__)
 
@@ -48,21 +44,7 @@ def run_kto(args) -> dict:
 
 
 def build_kto_trainer(args, tokenizer, data) -> GenieKTOTrainer:
-    """Policy, reference (a frozen copy for full/freeze, adapters-off for LoRA) and TRL's trainer."""
-    set_seed(args.training.seed)  # a new LoRA adapter is initialised randomly
-    model = load_model(tokenizer, args.model, args.finetuning, is_trainable=True)
-    trainer = GenieKTOTrainer(
-        model=model,
-        ref_model=load_reference(args, tokenizer),
-        args=kto_config(args),
-        train_dataset=drop_text_columns(data.train),
-        eval_dataset=drop_text_columns(data.eval) if data.eval is not None else None,
-        processing_class=tokenizer,
-        callbacks=[LogCallback(args.training.output_dir), StopOnSignal(), *tracking_callbacks()],
-    )
-    use_disabled_adapter_as_reference(trainer.model)
-    quiet_progress(trainer)
-    return trainer
+    return preference_trainer(GenieKTOTrainer, kto_config(args), args, tokenizer, data)
 
 
 def kto_config(args) -> KTOConfig:
