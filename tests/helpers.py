@@ -64,3 +64,8 @@ def stage_config(model_dir: Path, dataset_dir: Path, output_dir: Path, **overrid
     }
     cfg.update(overrides)
     return {k: v for k, v in cfg.items() if v is not None}
+
+
+def trainer_log(out: Path) -> list[dict[str, Any]]:
+    """The records a stage wrote to ``<out>/trainer_log.jsonl``, in order."""
+    return [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]

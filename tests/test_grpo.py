@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 from helpers import stage_config, write_registry
+from helpers import trainer_log as _log
 from safetensors.torch import load_file
 
 from genie_core.extras.errors import ConfigError, DataError, GenieError
@@ -60,10 +61,6 @@ def rl_dir(tmp_path):
 
 def _cfg(model_dir, data_dir, out, **overrides):
     return stage_config(model_dir, data_dir, out, **{**DIGITS, **overrides})
-
-
-def _log(out):
-    return [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
 
 
 def test_grpo_learns_a_rule_reward_and_logs_per_step(tmp_path, tiny_model_dir, rl_dir, genie_home, one_thread):

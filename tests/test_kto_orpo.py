@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 from helpers import stage_config, write_registry
+from helpers import trainer_log as _log
 from safetensors.torch import load_file
 
 from genie_core.extras.errors import ConfigError, DataError, GenieError
@@ -56,10 +57,6 @@ def data_dir(tmp_path):
 def _cfg(model_dir, data_dir, out, **overrides):
     base = {"stage": "kto", "dataset": "tagged", "cutoff_len": 48, "per_device_eval_batch_size": 8}
     return stage_config(model_dir, data_dir, out, **{**base, **overrides})
-
-
-def _log(out):
-    return [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
 
 
 def _build(stage: str, model_dir, data_dir, out, **overrides):

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from helpers import DIGIT_PPO, stage_config, write_registry
+from helpers import trainer_log as _log
 from safetensors.torch import load_file
 
 from genie_core.extras.errors import ConfigError
@@ -27,10 +28,6 @@ def data_dir(tmp_path):
 def _ppo_cfg(model_dir, data_dir, out, **overrides):
     """Rollouts of 6 pure-sampled tokens; LoRA everywhere plus a trainable lm_head copy, so the tiny model can move."""
     return stage_config(model_dir, data_dir, out, **{**DIGIT_PPO, **overrides})
-
-
-def _log(out):
-    return [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
 
 
 # ---------------------------------------------------------------- arithmetic

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from helpers import stage_config, write_registry
+from helpers import trainer_log as _log
 from safetensors.torch import load_file
 
 from genie_core.hparams import get_args
@@ -20,10 +21,6 @@ def data_dir(tmp_path):
 
 def _base_weights(model_dir):
     return load_file(str(model_dir / "model.safetensors"))
-
-
-def _log(out):
-    return [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
 
 
 def test_sft_lora_trains_adapter_only(tmp_path, tiny_model_dir, data_dir, genie_home):
