@@ -403,3 +403,41 @@ def test_seed_chain_sft_rm_ppo_through_accelerate_launch(tmp_path, tiny_model_di
     eval_cfg = {**cfg, "do_train": False, "do_eval": True, "checkpoint_dir": str(out), "max_steps": None}
     model_args, finetuning_args = _policy_args(get_args(None, eval_cfg))
     assert model_args.adapter_dirs == [str(sft_out.resolve()), str(out)] and finetuning_args.resume_lora_training
+
+
+def test_packed_scoring_equals_padded_scoring(tiny_model_dir, monkeypatch):
+    """Padding-free scoring (rows split by the token budget) gives what the padded batch gives, gradients included."""
+    from transformers import AutoModelForCausalLM
+
+    from genie_core.model import packed
+    from genie_core.model.value_head import attach_value_head
+    from genie_core.stages.ppo_rollout import Rollout, policy_forward, response_logprobs, value_scores
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    head = attach_value_head(model, init_std=0.5)
+    torch.manual_seed(0)
+    q_lens, r_lens = [3, 7, 1, 5, 6], [4, 1, 6, 2, 5]
+    query_mask = torch.tensor([[0] * (7 - n) + [1] * n for n in q_lens])
+    response_mask = torch.tensor([[1] * n + [0] * (6 - n) for n in r_lens])
+    queries, responses = torch.randint(5, 500, (5, 7)) * query_mask, torch.randint(5, 500, (5, 6))
+    batch = Rollout(queries, query_mask, responses, response_mask)
+    monkeypatch.setattr(packed, "ROW_BUDGET", 14)  # 5 sequences of 2-12 tokens -> several rows
+    assert len(packed.pack_rows([torch.zeros(q + r) for q, r in zip(q_lens, r_lens)])) > 1
+
+    results = {}
+    for mode in (True, False):
+        monkeypatch.setattr("genie_core.stages.ppo_rollout.packs_exactly", lambda model, mode=mode: mode)
+        model.zero_grad()
+        logits, logprobs, values = policy_forward(model, head, batch, 0.7)
+        ((logprobs * response_mask).sum() + (values * response_mask).sum()).backward()
+        grad = model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+        scored = response_logprobs(model, batch, 0.7), value_scores(model, head, batch)
+        results[mode] = (logits, logprobs, values, grad, *scored)
+    on, off = results[True], results[False]
+    real = response_mask.bool()
+    assert torch.allclose(on[0][real], off[0][real], atol=1e-4)
+    for a, b in zip(on[1:3] + on[4:5], off[1:3] + off[4:5]):
+        assert torch.allclose(a[real], b[real], atol=1e-5)
+    assert torch.allclose(on[3], off[3], atol=1e-5) and on[3].abs().sum() > 0
+    assert torch.allclose(on[5], off[5], atol=1e-5)
+    assert (on[0][~real] == 0).all() and (on[4][~real] == 0).all()  # nothing is computed past a response

@@ -91,6 +91,31 @@ def test_value_head_scores_last_real_token_and_round_trips(tmp_path, tiny_model_
         load_value_head(tmp_path / "rm", hidden_size=64)
 
 
+def test_pair_scores_without_padding_equal_padded_ones(tiny_model_dir, monkeypatch):
+    """The rm loss reads padding-free rows where the model packs exactly; scores and gradients do not change."""
+    from transformers import AutoModelForCausalLM
+
+    from genie_core.model import packed
+    from genie_core.rewards import pairwise
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    head = attach_value_head(model, init_std=0.5)
+    assert packed.packs_exactly(model)
+    lengths = [9, 3, 6, 4]  # chosen, chosen, rejected, rejected
+    ids = torch.randint(5, 300, (4, 9))
+    mask = torch.tensor([[1] * n + [0] * (9 - n) for n in lengths])
+    monkeypatch.setattr(packed, "ROW_BUDGET", 10)  # more than one packed row
+    results = []
+    for mode in (True, False):
+        monkeypatch.setattr(pairwise, "packs_exactly", lambda model, mode=mode: mode)
+        model.zero_grad()
+        chosen, rejected = pairwise.pairwise_scores(model, head, ids, mask)
+        pairwise.pairwise_loss(chosen, rejected).backward()
+        results.append((chosen, rejected, head.summary.weight.grad.clone()))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_reward_model_dir_checks(tmp_path):
     empty = tmp_path / "sft"
     empty.mkdir()

@@ -170,13 +170,19 @@ def assert_reward_model_dir(path: str | Path, key: str = "reward_model") -> None
         )
 
 
-def _accepts(model: nn.Module, name: str) -> bool:
+def forward_accepts(model: nn.Module, name: str) -> bool:
+    """Whether the wrapped model's ``forward`` takes keyword ``name`` (remote code may predate it)."""
     import inspect
 
     try:
         return name in inspect.signature(_unwrap(model).forward).parameters
     except (TypeError, ValueError):
         return False
+
+
+def keeps_logit_positions(model: nn.Module) -> bool:
+    """Whether ``logits_to_keep`` may be an index tensor: transformers' own models take one, remote code a count."""
+    return forward_accepts(model, "logits_to_keep") and type(_unwrap(model)).__module__.startswith("transformers.")
 
 
 def last_hidden_and_values(
@@ -193,7 +199,7 @@ def last_hidden_and_values(
     projects only the last position (``logits_to_keep=1``), which saves a ``[B, T, vocab]`` tensor a reward model
     never reads.
     """
-    if not return_logits and _accepts(model, "logits_to_keep"):
+    if not return_logits and forward_accepts(model, "logits_to_keep"):
         forward_kwargs.setdefault("logits_to_keep", 1)
     out = model(
         input_ids=input_ids,

@@ -13,13 +13,16 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genie_core.data.collator import PairwiseCollator
+from genie_core.model.packed import packed_last_values, packs_exactly
 from genie_core.model.value_head import last_hidden_and_values, sequence_scores
 
 PAIR_SCORES_FILE = "reward_scores.jsonl"
 
 
 def pairwise_scores(model, head, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-    """Scores of a ``PairwiseCollator`` batch -> ``(chosen[B], rejected[B])``."""
+    """Scores of a ``PairwiseCollator`` batch -> ``(chosen[B], rejected[B])``; padding-free where that is exact."""
+    if packs_exactly(model):
+        return packed_last_values(model, head, input_ids, attention_mask).chunk(2, dim=0)
     _, values = last_hidden_and_values(model, head, input_ids, attention_mask, return_logits=False)
     scores = sequence_scores(values, attention_mask)
     return scores.chunk(2, dim=0)

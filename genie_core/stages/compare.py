@@ -194,16 +194,18 @@ def run_compare(args) -> dict[str, Any]:
         set_seed(args.training.seed)  # every model draws with the same seed
         parts = []
         for batch in tqdm(list(_batches(rows, size)), desc=f"Generating ({entry.name})", unit="batch"):
-            parts.append(generate(model, tokenizer, batch, gen_kwargs, stop_ids))
+            parts.append(generate(model, tokenizer, batch, gen_kwargs, stop_ids, logprobs_at=temperature))
         answers[entry.name] = parts
-        own[entry.name] = [(response_logprobs(model, p, temperature) * p.response_mask).sum(-1) for p in parts]
+        own[entry.name] = [(p.logprobs * p.response_mask).sum(-1) for p in parts]  # read off the decoding steps
         scores[entry.name]["response_length"] = [float(n) for p in parts for n in p.response_mask.sum(-1).tolist()]
         if ranking:
             scores[entry.name].update(_preference(model, rows, size))
         if entry.name == reference:
             ref_model = model
-            for name in answers:  # the models before it, and itself
-                scores[name][divergence] = _kl(ref_model, answers[name], own[name], temperature)
+            for name in answers:  # the models before it; its own answers diverge from it by nothing
+                scores[name][divergence] = (
+                    [0.0] * count if name == reference else _kl(ref_model, answers[name], own[name], temperature)
+                )
         elif ref_model is not None:
             scores[entry.name][divergence] = _kl(ref_model, parts, own[entry.name], temperature)
             del model

@@ -11,42 +11,10 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from genie_core.extras.logging import get_logger
+from genie_core.model.packed import packing_probe
 
 logger = get_logger(__name__)
-
-_PROBE_LENGTHS = (5, 7)
-_ATOL = 1e-3  # bf16/fp16 weights agree to about this; a leak across examples changes logits far more
-
-
-def packing_probe(model) -> str | None:
-    """None when packed rows give each example the logits it gets alone; else why not, in words for the log."""
-    device = next(model.parameters()).device
-    vocab = int(getattr(model.config, "vocab_size", 0) or 32)
-    generator = torch.Generator().manual_seed(0)
-    rows = [torch.randint(3, max(4, min(vocab, 1000)), (n,), generator=generator) for n in _PROBE_LENGTHS]
-    packed = torch.cat(rows).unsqueeze(0).to(device)
-    positions = torch.cat([torch.arange(len(r)) for r in rows]).unsqueeze(0).to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            together = model(input_ids=packed, position_ids=positions, use_cache=False).logits[0].float()
-            second = model(input_ids=rows[1].unsqueeze(0).to(device), use_cache=False).logits[0].float()
-    except (TypeError, ValueError, RuntimeError) as exc:
-        return f"{type(model).__name__} cannot take packed rows ({type(exc).__name__}: {str(exc)[:120]})"
-    finally:
-        model.train(was_training)
-    gap = (together[_PROBE_LENGTHS[0] :] - second).abs().max().item()
-    if gap > _ATOL:
-        attn = getattr(model.config, "_attn_implementation", None) or "default"
-        return (
-            f"{type(model).__name__} (attention: {attn}) ignores restarted position ids, so packed examples would "
-            f"attend to each other (logit gap {gap:.3g})"
-        )
-    return None
 
 
 def resolve_packing(requested: bool | None, model, group_by_length: bool = False, training: bool = True) -> bool:

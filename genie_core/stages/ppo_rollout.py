@@ -18,12 +18,15 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
+from genie_core.model.packed import pack_rows, packed_last_values, packs_exactly
 from genie_core.model.value_head import (
     assert_reward_model_dir,
     hidden_size_of,
+    keeps_logit_positions,
     last_hidden_and_values,
     load_value_head,
     read_value_head_metadata,
@@ -168,10 +171,17 @@ def response_mask_until_stop(tokens: torch.Tensor, stop_ids: list[int]) -> torch
 
 
 @torch.no_grad()
-def generate(model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int]) -> Rollout:
-    """Sample one response per prompt (``rows`` holds input_ids and reference columns) with the KV cache."""
+def generate(
+    model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int], logprobs_at: float | None = None
+) -> Rollout:
+    """Sample one response per prompt (``rows`` holds input_ids and reference columns) with the KV cache.
+
+    ``logprobs_at`` (a temperature) also keeps the sampled tokens' log-probs under the model's raw logits at that
+    temperature, read off the decoding steps instead of a second forward over prompt and response.
+    """
     device = next(model.parameters()).device
     queries, query_mask = left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
+    extra = {"output_logits": True, "return_dict_in_generate": True} if logprobs_at is not None else {}
     output = model.generate(
         input_ids=queries,
         attention_mask=query_mask,
@@ -179,8 +189,14 @@ def generate(model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int]
         pad_token_id=tokenizer.pad_token_id,
         use_cache=True,
         **gen_kwargs,
+        **extra,
     )
-    responses = output[:, queries.shape[1] :]
+    sequences = output.sequences if extra else output
+    responses = sequences[:, queries.shape[1] :]
+    logprobs = None
+    if extra and responses.shape[1]:
+        logits = torch.stack(output.logits, dim=1).float() / logprobs_at
+        logprobs = logprobs_from_logits(logits, responses)
     if responses.shape[1] == 0:  # max_new_tokens=0 or an instant stop everywhere: keep one token per row
         responses = torch.full((len(queries), 1), stop_ids[0], dtype=torch.long, device=device)
     mask = response_mask_until_stop(responses, stop_ids)
@@ -192,7 +208,12 @@ def generate(model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int]
         for row, n in zip(responses.tolist(), mask.sum(-1).tolist())
     ]
     prompts = [tokenizer.decode(ids, skip_special_tokens=False) for ids in rows["input_ids"]]
-    return Rollout(queries, query_mask, responses, mask, prompts, texts, list(rows.get("reference") or []))
+    sampled = Rollout(queries, query_mask, responses, mask, prompts, texts, list(rows.get("reference") or []))
+    if logprobs_at is not None:
+        sampled.logprobs = logprobs[:, :width] * mask if logprobs is not None else None
+        if sampled.logprobs is None:
+            sampled.logprobs = response_logprobs(model, sampled, logprobs_at)
+    return sampled
 
 
 def rollout_inputs(batch: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -207,8 +228,13 @@ def policy_forward(model, head, batch: Rollout, temperature: float) -> tuple[tor
 
     The logits at position t predict token t+1, so response token j is scored by position ``P - 1 + j``; the value
     of that same position is the critic's estimate before token j is chosen. Logits are divided by the sampling
-    temperature so the log-probs describe the distribution the tokens were drawn from.
+    temperature so the log-probs describe the distribution the tokens were drawn from. Where the model packs
+    exactly, the rows go through padding-free; positions past a row's response are zero then.
     """
+    if packs_exactly(model):
+        out = packed_forward(model, batch, head=head)
+        logits = out.logits.float() / temperature
+        return logits, logprobs_from_logits(logits, batch.responses), out.values
     input_ids, mask, position_ids = rollout_inputs(batch)
     width_q, width_r = batch.queries.shape[1], batch.responses.shape[1]
     logits, values = last_hidden_and_values(
@@ -221,7 +247,9 @@ def policy_forward(model, head, batch: Rollout, temperature: float) -> tuple[tor
 
 @torch.no_grad()
 def response_logprobs(model, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
-    """Log-probs ``[N, R]`` of the response tokens under ``model`` as it stands (padding positions included)."""
+    """Log-probs ``[N, R]`` of the response tokens under ``model`` as it stands (padding positions: any value)."""
+    if packs_exactly(model):
+        return packed_forward(model, batch, temperature=temperature).logprobs
     input_ids, mask, position_ids = rollout_inputs(batch)
     width_r = batch.responses.shape[1]
     logits = model(
@@ -241,6 +269,70 @@ def reference_logprobs(model, batch: Rollout, temperature: float) -> torch.Tenso
         return response_logprobs(model, batch, temperature)
 
 
+@dataclass
+class PackedOutputs:
+    """What one padding-free pass gives, laid out like the rollout: ``[N, R(, V)]`` with zeros past each response."""
+
+    logits: torch.Tensor | None = None
+    logprobs: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+
+def packed_forward(model, batch: Rollout, head=None, temperature: float | None = None) -> PackedOutputs:
+    """Prompt + response of every row without padding, in rows of at most ``ROW_BUDGET`` tokens.
+
+    Keeps only what is asked: the logits over the response positions (``temperature`` given: just the sampled
+    tokens' log-probs, not the logits) and, with ``head``, the head's values there.
+    """
+    width_q, width_r = batch.queries.shape[1], batch.responses.shape[1]
+    prompt_lengths = batch.query_mask.sum(-1).tolist()
+    response_lengths = batch.response_mask.sum(-1).tolist()
+    sequences = [
+        torch.cat([batch.queries[i, width_q - int(p) :], batch.responses[i, : int(r)]])
+        for i, (p, r) in enumerate(zip(prompt_lengths, response_lengths))
+    ]
+    keep_logits = keeps_logit_positions(model)
+    per_row: dict[str, dict[int, torch.Tensor]] = {"logits": {}, "logprobs": {}, "values": {}}
+    for row in pack_rows(sequences):
+        spans = []  # (member, first response-predicting column, response length)
+        for member, start in zip(row.members, row.starts):
+            p, r = int(prompt_lengths[member]), int(response_lengths[member])
+            spans.append((member, start + p - 1, r))
+        scored = torch.cat([torch.arange(c, c + r) for _, c, r in spans]).to(row.input_ids.device)
+        kwargs = {"logits_to_keep": scored} if keep_logits else {}
+        out = model(
+            input_ids=row.input_ids,
+            position_ids=row.position_ids,
+            use_cache=False,
+            output_hidden_states=head is not None,
+            **kwargs,
+        )
+        logits = out.logits[0] if keep_logits else out.logits[0, scored]
+        if temperature is not None:
+            targets = row.input_ids[0, scored + 1]
+            taken = logprobs_from_logits(logits.float().unsqueeze(0) / temperature, targets.unsqueeze(0))[0]
+        offset = 0
+        for member, _, r in spans:
+            if temperature is None:
+                per_row["logits"][member] = logits[offset : offset + r]
+            else:
+                per_row["logprobs"][member] = taken[offset : offset + r]
+            offset += r
+        if head is not None:
+            hidden = out.hidden_states[-1][0]
+            for member, column, r in spans:
+                per_row["values"][member] = head(hidden[column : column + r])
+    n = len(sequences)
+
+    def grid(parts: dict[int, torch.Tensor]) -> torch.Tensor | None:
+        if not parts:
+            return None
+        rows = pad_sequence([parts[i] for i in range(n)], batch_first=True)
+        return F.pad(rows, (0, 0) * (rows.dim() - 2) + (0, width_r - rows.shape[1]))
+
+    return PackedOutputs(grid(per_row["logits"]), grid(per_row["logprobs"]), grid(per_row["values"]))
+
+
 # ---- rewards ---------------------------------------------------------------------------------------------------
 
 
@@ -248,6 +340,8 @@ def reference_logprobs(model, batch: Rollout, temperature: float) -> torch.Tenso
 def value_scores(model, head, batch: Rollout) -> torch.Tensor:
     """A reward model's score ``[N]`` of each prompt + response: its head's value at the last real token."""
     input_ids, mask, position_ids = rollout_inputs(batch)
+    if packs_exactly(model):
+        return packed_last_values(model, head, input_ids, mask).float()
     _, values = last_hidden_and_values(model, head, input_ids, mask, return_logits=False, position_ids=position_ids)
     return sequence_scores(values, mask).float()
 
