@@ -47,7 +47,7 @@ class ValueHead(nn.Module):
             return self.summary(hidden).squeeze(-1)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap_model(model: nn.Module) -> nn.Module:
     """The transformers model under DDP/DeepSpeed and peft wrappers (or the model itself)."""
     while isinstance(getattr(model, "module", None), nn.Module):
         model = model.module
@@ -56,7 +56,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def hidden_size_of(model: nn.Module) -> int:
-    config = _unwrap(model).config
+    config = unwrap_model(model).config
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     size = getattr(text_config, "hidden_size", None) or getattr(text_config, "n_embd", None)
     if not size:
@@ -73,7 +73,7 @@ def attach_value_head(model: nn.Module, init_std: float | None = None, dropout: 
     if init_std is not None:
         nn.init.normal_(head.summary.weight, std=init_std)
         nn.init.zeros_(head.summary.bias)
-    device = _unwrap(model).get_input_embeddings().weight.device
+    device = unwrap_model(model).get_input_embeddings().weight.device
     head.to(device)
     head.requires_grad_(True)
     model.v_head = head
@@ -175,14 +175,15 @@ def forward_accepts(model: nn.Module, name: str) -> bool:
     import inspect
 
     try:
-        return name in inspect.signature(_unwrap(model).forward).parameters
+        return name in inspect.signature(unwrap_model(model).forward).parameters
     except (TypeError, ValueError):
         return False
 
 
 def keeps_logit_positions(model: nn.Module) -> bool:
     """Whether ``logits_to_keep`` may be an index tensor: transformers' own models take one, remote code a count."""
-    return forward_accepts(model, "logits_to_keep") and type(_unwrap(model)).__module__.startswith("transformers.")
+    native = type(unwrap_model(model)).__module__.startswith("transformers.")
+    return native and forward_accepts(model, "logits_to_keep")
 
 
 def last_hidden_and_values(

@@ -32,6 +32,7 @@ from genie_core.model.value_head import (
     read_value_head_metadata,
     reward_model_kind,
     sequence_scores,
+    unwrap_model,
 )
 from genie_core.rewards.rules import RuleReward, is_rule_spec, parse_rule
 from genie_core.stages.ppo_core import logprobs_from_logits
@@ -170,6 +171,86 @@ def response_mask_until_stop(tokens: torch.Tensor, stop_ids: list[int]) -> torch
     return (stops_before == 0).long()
 
 
+def prompt_groups(lengths: list[int], per_group_tokens: int = 32) -> list[list[int]]:
+    """Rows in length order, split where padding a group to its longest prompt costs more than another forward.
+
+    ``per_group_tokens`` is what one more forward costs in padded tokens (reading every weight once more).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    sizes = [lengths[i] for i in order]
+    n = len(sizes)
+    best = [0.0] + [float("inf")] * n  # best[j]: cheapest split of the first j rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):  # rows i..j-1 form the last group, padded to sizes[j-1]
+            cost = best[i] + (j - i) * sizes[j - 1] + per_group_tokens
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
+
+
+def can_prefill(model) -> bool:
+    """A plain per-layer KV cache: no sliding windows, no recurrent layers, decoder-only (others prefill as usual)."""
+    config = unwrap_model(model).config
+    types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    return (
+        not getattr(config, "is_encoder_decoder", False)
+        and not getattr(config, "sliding_window", None)
+        and types == {"full_attention"}
+        and keeps_logit_positions(model)
+    )
+
+
+@torch.no_grad()
+def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
+    """The KV cache of every prompt but its last token, built in groups of similar length; None when not worth it.
+
+    Batched generation pads every prompt to the longest, and the prefill is the costly, compute-bound part: 48
+    held-out prompts of 16-84 tokens are 4,032 padded tokens for 1,355 real ones. Generation then starts from
+    this cache and runs the last prompt token itself, so it continues exactly as if it had done the prefill.
+    """
+    from transformers import DynamicCache
+
+    lengths = query_mask.sum(-1).tolist()
+    width = queries.shape[1] - 1
+    groups = prompt_groups([max(int(n) - 1, 0) for n in lengths])
+    padded = sum(len(g) * max(int(lengths[i]) - 1 for i in g) for g in groups)
+    if width <= 0 or len(groups) < 2 or padded > 0.8 * len(lengths) * width or not can_prefill(model):
+        return None
+    keys: list[torch.Tensor] = []
+    values: list[torch.Tensor] = []
+    for group in groups:
+        long = max(int(lengths[i]) - 1 for i in group)
+        if long == 0:
+            continue  # one-token prompts: nothing to cache, their columns stay masked
+        ids = queries[group][:, width - long : width]  # prompt minus its last token, still left-padded
+        mask = query_mask[group][:, width - long : width]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        index = torch.tensor(group, device=queries.device)
+        for layer, cached in enumerate(_cache_of(out).layers):
+            if len(keys) <= layer:
+                shape = (queries.shape[0], *cached.keys.shape[1:2], width, cached.keys.shape[-1])
+                keys.append(cached.keys.new_zeros(shape))
+                values.append(cached.values.new_zeros(shape[:-1] + (cached.values.shape[-1],)))
+            keys[layer][index, :, width - long :] = cached.keys
+            values[layer][index, :, width - long :] = cached.values
+    cache = DynamicCache(config=unwrap_model(model).config)
+    for layer, (k, v) in enumerate(zip(keys, values)):
+        cache.update(k, v, layer)
+    return cache
+
+
+def _cache_of(output):
+    """The KV cache a forward returned (``cache`` in transformers 5.24+, ``past_key_values`` before)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 @torch.no_grad()
 def generate(
     model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int], logprobs_at: float | None = None
@@ -182,6 +263,9 @@ def generate(
     device = next(model.parameters()).device
     queries, query_mask = left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
     extra = {"output_logits": True, "return_dict_in_generate": True} if logprobs_at is not None else {}
+    cache = grouped_prefill(model, queries, query_mask)
+    if cache is not None:
+        extra["cache"] = cache
     output = model.generate(
         input_ids=queries,
         attention_mask=query_mask,
