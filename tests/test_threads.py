@@ -30,3 +30,32 @@ def test_busy_cores_sees_a_spinning_process():
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_a_server_takes_the_cores_others_leave_and_not_less_for_its_own_work(monkeypatch):
+    import time
+
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    budget = threads.ThreadBudget("test", window_s=0.25)
+    try:
+        end = time.monotonic() + 0.8
+        while time.monotonic() < end:  # this process's own work is not "other work"
+            pass
+        assert budget.others < 0.5
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.9)
+            assert budget.others >= 0.6
+            chosen = budget.apply()
+            assert chosen == torch.get_num_threads() and (chosen < budget.cores or budget.cores == 1)
+        finally:
+            spinner.kill()
+            spinner.wait()
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert threads.ThreadBudget("fixed").choose() == 1
+    finally:
+        budget.close()
+        torch.set_num_threads(before)

@@ -38,8 +38,12 @@ from genie_core.chat.sampling import BatchSampler, SamplingParams
 from genie_core.chat.textstream import TextStream
 from genie_core.extras.errors import GenieError
 from genie_core.extras.logging import get_logger
+from genie_core.extras.threads import ThreadBudget
 
 logger = get_logger(__name__)
+
+
+_THREAD_CHECK_STEPS = 32  # a long reply re-reads the free cores this often
 
 
 class EngineBusy(GenieError):
@@ -293,6 +297,7 @@ class Batcher:
         self._table_lock = threading.Lock()
         self._rows: list[_Row] = []  # every row of the batch being decoded, finished ones too
         self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self.threads = ThreadBudget("generation")  # a server outlives the training runs started beside it
         self._pending: deque[RequestHandle] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -337,6 +342,7 @@ class Batcher:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=30)
+        self.threads.close()
 
     # ---- worker ---------------------------------------------------------------------------------------------
 
@@ -577,10 +583,15 @@ class Batcher:
 
     @torch.inference_mode()
     def _decode(self, rows: list[_Row], join: bool) -> None:
+        self.threads.apply()
         state = self._prefill(rows)
         self.stats["batches"] += 1
         join = join and _joinable(state.cache)
+        steps = 0
         while True:
+            steps += 1
+            if steps % _THREAD_CHECK_STEPS == 0:
+                self.threads.apply()
             free = self.config.max_batch_size - len(state.rows)
             if join and free > 0:  # continuous batching: new requests start without waiting for this batch to end
                 self._join(state, free, rows)

@@ -79,3 +79,69 @@ def threads_per_process(num_processes: int = 1) -> tuple[int, str]:
     threads = max(1, free // max(1, num_processes))
     ranks = f"{num_processes} process{'es' if num_processes > 1 else ''}"
     return threads, f"{cores} cores, {busy:.1f} busy with other work, {ranks}; set OMP_NUM_THREADS to choose"
+
+
+class ThreadBudget:
+    """Threads for a long-lived process (API server, chat, the board's chat), chosen again before each batch.
+
+    Such a process outlives the training runs started beside it, and torch's default of one thread per core would
+    fight them. A daemon thread measures every ``window_s`` how many cores other processes kept busy (this
+    process's own CPU time is subtracted, so its own decoding does not make it shrink); ``apply`` sets torch's
+    threads to the rest. It must run on the thread that then does the work: OpenMP keeps the count per thread.
+    ``OMP_NUM_THREADS`` set by the user wins.
+    """
+
+    def __init__(self, name: str, window_s: float = 2.0):
+        given = os.environ.get("OMP_NUM_THREADS", "").strip()
+        self.name = name
+        self.fixed = int(given) if given.isdigit() and int(given) > 0 else None
+        self.cores = usable_cores()
+        self.others = 0.0
+        self.threads: int | None = None
+        self._window_s = window_s
+        self._stop = None
+        if self.fixed is None and _cpu_times(_allowed()) is not None:
+            import threading
+
+            self._stop = threading.Event()
+            threading.Thread(target=self._measure, name=f"{name}-cpu-sampler", daemon=True).start()
+
+    def _measure(self) -> None:
+        allowed = _allowed()
+        before, own_before, wall_before = _cpu_times(allowed), time.process_time(), time.monotonic()
+        while not self._stop.wait(self._window_s):
+            after, own_after, wall_after = _cpu_times(allowed), time.process_time(), time.monotonic()
+            if before and after:
+                busy = sum(
+                    (after[c][0] - b[0]) / (after[c][1] - b[1])
+                    for c, b in before.items()
+                    if c in after and after[c][1] > b[1]
+                )
+                own = (own_after - own_before) / max(wall_after - wall_before, 1e-6)
+                self.others = min(max(busy - own, 0.0), self.cores - 1)
+            before, own_before, wall_before = after, own_after, wall_after
+
+    def choose(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        return max(1, min(self.cores, round(self.cores - self.others)))
+
+    def apply(self) -> int:
+        """Set this thread's torch threads to what is free now; logs when the number changes."""
+        import torch
+
+        threads = self.choose()
+        if threads != self.threads:
+            torch.set_num_threads(threads)
+            why = (
+                f"OMP_NUM_THREADS={self.fixed} from the environment"
+                if self.fixed is not None
+                else f"{self.cores} cores, {self.others:.1f} busy with other work; set OMP_NUM_THREADS to choose"
+            )
+            logger.info("CPU threads for %s: %d (%s)", self.name, threads, why)
+            self.threads = threads
+        return threads
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
