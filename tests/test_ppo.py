@@ -468,6 +468,10 @@ def test_grouped_prefill_generates_what_plain_generate_does(tiny_model_dir, monk
     monkeypatch.setattr(ppo_rollout, "grouped_prefill", lambda *a: None)
     plain = ppo_rollout.generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id], logprobs_at=1.0)
     assert torch.equal(grouped.responses, plain.responses)
+    monkeypatch.setattr(ppo_rollout, "grouped_prefill", real)
+    assert torch.equal(
+        ppo_rollout.generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id]).responses, plain.responses
+    )
     assert torch.allclose(grouped.logprobs, plain.logprobs, atol=1e-5)
     forward = ppo_rollout.response_logprobs(model, plain, 1.0) * plain.response_mask
     assert torch.allclose(plain.logprobs, forward, atol=1e-5)  # read off the decoding steps = a second forward

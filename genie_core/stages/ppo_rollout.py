@@ -262,7 +262,8 @@ def generate(
     """
     device = next(model.parameters()).device
     queries, query_mask = left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
-    extra = {"output_logits": True, "return_dict_in_generate": True} if logprobs_at is not None else {}
+    keep_logits = logprobs_at is not None
+    extra = {"output_logits": True, "return_dict_in_generate": True} if keep_logits else {}
     cache = grouped_prefill(model, queries, query_mask)
     if cache is not None:
         extra["cache"] = cache
@@ -275,10 +276,10 @@ def generate(
         **gen_kwargs,
         **extra,
     )
-    sequences = output.sequences if extra else output
+    sequences = output.sequences if keep_logits else output
     responses = sequences[:, queries.shape[1] :]
     logprobs = None
-    if extra and responses.shape[1]:
+    if keep_logits and responses.shape[1]:
         logits = torch.stack(output.logits, dim=1).float() / logprobs_at
         logprobs = logprobs_from_logits(logits, responses)
     if responses.shape[1] == 0:  # max_new_tokens=0 or an instant stop everywhere: keep one token per row
