@@ -400,3 +400,31 @@ def test_genie_eval_cli_reports_a_missing_value_head(tmp_path, tiny_model_dir):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "checkpoint_dir:" in proc.stderr and "is not a reward model" in proc.stderr
+
+
+def test_dpo_groups_pairs_by_length_unless_told_otherwise(tmp_path, tiny_model_dir, pref_dir, genie_home):
+    """TRL pads a batch to its longest reply: similar lengths share a batch by default; the user can say no."""
+    import random
+
+    from datasets import Dataset
+
+    trainer, _ = _dpo_trainer(tiny_model_dir, pref_dir, tmp_path / "grouped", max_steps=1)
+    assert trainer.args.train_sampling_strategy == "group_by_length"
+    sizes = list(range(1, 65))
+    random.Random(0).shuffle(sizes)
+    rows = Dataset.from_dict(
+        {"prompt_ids": [[5] * n for n in sizes], "chosen_ids": [[6] * n for n in sizes], "rejected_ids": [[7]] * 64}
+    )
+    batch = trainer.args.train_batch_size
+
+    def spread(order):  # mean max-min length within a batch
+        return sum(
+            max(sizes[i] for i in order[k : k + batch]) - min(sizes[i] for i in order[k : k + batch])
+            for k in range(0, 64, batch)
+        ) / (64 / batch)
+
+    grouped = list(iter(trainer._get_train_sampler(rows)))
+    assert sorted(grouped) == list(range(64))
+    assert spread(grouped) < 0.5 * spread(list(range(64)))  # file order is random here
+    plain, _ = _dpo_trainer(tiny_model_dir, pref_dir, tmp_path / "plain", max_steps=1, group_by_length=False)
+    assert plain.args.train_sampling_strategy == "random"

@@ -60,7 +60,11 @@ class DataArguments:
         },
     )
     group_by_length: bool = field(
-        default=False, metadata={"help": "Batch examples of similar length together to cut padding."}
+        default=False,
+        metadata={
+            "help": "Batch examples of similar length together to cut padding (sft: instead of packing). dpo groups "
+            "by length unless this or train_sampling_strategy is set; rm needs no grouping: it scores without padding."
+        },
     )
     default_system: Optional[str] = field(default=None, metadata={"help": "Override the template's system prompt."})
     self_cognition_name: str = field(

@@ -11,8 +11,10 @@ from genie_core.hparams.stages import STAGE_TABLE
 def run_stage(args) -> dict:
     """Import the stage lazily (each pulls different heavy libraries) and run it, seeded from the config."""
     from genie_core.stages.common import seed_run
+    from genie_core.stages.device_defaults import apply_device_defaults
 
     seed_run(args)
+    apply_device_defaults(args)
     if args.eval.compare_models:  # an evaluate step: score a chain of models instead of running the stage
         from genie_core.stages.compare import run_compare
 

@@ -129,7 +129,18 @@ def dpo_config(args) -> DPOConfig:
         # GenieDPOTrainer then skips the precompute itself
         precompute_ref_log_probs=f.pref_loss in REFERENCE_FREE,
     )
+    if groups_by_length(args):
+        values["train_sampling_strategy"] = "group_by_length"
+        logger.info("Preference batches grouped by length (group_by_length: false for random batches).")
     return DPOConfig(**values)
+
+
+def groups_by_length(args) -> bool:
+    """Pairs of similar length share a batch unless the user chose the batching: TRL pads each batch to its
+    longest chosen or rejected reply, and cannot train padding-free (its padding_free is disabled in 1.16)."""
+    if {"group_by_length", "train_sampling_strategy", "disable_shuffling"} & set(args.raw):
+        return bool(args.data.group_by_length)
+    return True
 
 
 class GenieDPOTrainer(DPOTrainer):
@@ -145,6 +156,18 @@ class GenieDPOTrainer(DPOTrainer):
         self.simpo_gamma = simpo_gamma
         if self.reference_free:
             self.precompute_ref_logps = False  # set only to keep TRL from loading a reference; nothing to read
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Length groups from the pair columns: the rows carry no ``input_ids`` for transformers to measure."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        columns = (dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])
+        lengths = [len(p) + max(len(c), len(r)) for p, c, r in zip(*columns)]
+        size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return LengthGroupedSampler(size, dataset=dataset, lengths=lengths)
 
     @property
     def reference_free(self) -> bool:

@@ -103,7 +103,12 @@ def train(args, accelerator, model, head, reward, tokenizer, dataset, gen_kwargs
     temperature = sampling_temperature(args.generating)
     params = [q for q in model.parameters() if q.requires_grad]
     optimizer = torch.optim.AdamW(
-        params, lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_epsilon, weight_decay=t.weight_decay
+        params,
+        lr=t.learning_rate,
+        betas=(t.adam_beta1, t.adam_beta2),
+        eps=t.adam_epsilon,
+        weight_decay=t.weight_decay,
+        fused=accelerator.device.type == "cuda",  # one kernel per step on a GPU; the CPU keeps the plain loop
     )
     scheduler = _scheduler(t, optimizer, total * p.ppo_epochs * p.ppo_buffer_size)
     model, optimizer = accelerator.prepare(model, optimizer)

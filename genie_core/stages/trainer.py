@@ -13,6 +13,7 @@ from genie_core.extras.logging import get_logger, is_main_process
 from genie_core.extras.supervise import StopRequested, stop_requested
 from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
 from genie_core.stages.common import resume_checkpoint, save_metrics
+from genie_core.stages.device_defaults import resolve_gradient_checkpointing, step_tokens
 from genie_core.stages.plotting import plot_loss
 from genie_core.tracking import tracking_callbacks
 
@@ -40,6 +41,9 @@ def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_cal
 def train_and_save(args, trainer: Trainer, plot_keys: tuple[str, ...] = ("loss", "eval_loss")) -> dict:
     """Train (resuming from the last complete checkpoint), save the final model atomically, plot ``plot_keys``."""
     out = Path(args.training.output_dir)
+    note = resolve_gradient_checkpointing(args, trainer.args, trainer.model, step_tokens(args))
+    if note:
+        logger.info("Device default: %s.", note)
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(args))
     if stop_requested():
         raise StopRequested(f"stopped after step {trainer.state.global_step}, with a checkpoint saved")
