@@ -75,20 +75,32 @@ def _batches(dataset, batch: int, steps: int) -> list[list[dict]]:
 
 
 def bare_loop(args, tokenizer, batches, collate) -> dict:
-    """A plain PyTorch loop: the same model, LoRA adapter and AdamW as the Trainer run."""
+    """A plain PyTorch loop: the same model, LoRA adapter and AdamW as the Trainer run, on the same device.
+
+    On a GPU it uses what the stage's device defaults give the Trainer there: bf16 autocast (fp16 without bf16)
+    and fused AdamW, and it synchronises before reading the clock.
+    """
     torch.manual_seed(0)
-    model = load_model(tokenizer, args.model, args.finetuning, is_trainable=True)
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    model = load_model(tokenizer, args.model, args.finetuning, is_trainable=True).to(device)
     model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0, fused=cuda)
+    half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     times, tokens, padded, loss = [], 0, 0, float("nan")
     for i, rows in enumerate(batches):
         batch = collate([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
+        batch = {k: v.to(device) for k, v in batch.items()}
         start = time.perf_counter()
-        out = model(**batch)
+        with torch.autocast(device.type, dtype=half, enabled=cuda):
+            out = model(**batch)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
         if i >= 2:
             times.append(time.perf_counter() - start)
         real = sum(len(r["input_ids"]) for r in rows)
@@ -105,6 +117,7 @@ def trainer_run(args, tokenizer, template, data) -> dict:
     """Our Trainer path; real (non-padding) tokens are counted from the batches the trainer actually built."""
     from transformers import TrainerCallback
 
+    from genie_core.stages.device_defaults import apply_device_defaults
     from genie_core.stages.trainer import build_trainer
 
     class Timer(TrainerCallback):
@@ -115,9 +128,12 @@ def trainer_run(args, tokenizer, template, data) -> dict:
             self.t0 = time.perf_counter()
 
         def on_step_end(self, a, state, control, **kw):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             self.times.append(time.perf_counter() - self.t0)
 
     torch.manual_seed(0)
+    apply_device_defaults(args)  # what a stage gets on this device (bf16 on a GPU), as the bare loop uses
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=True)
     timer = Timer()
     trainer = build_trainer(args, model, tokenizer, data, packing=bool(args.data.packing), extra_callbacks=[timer])
