@@ -460,11 +460,16 @@ def test_grouped_prefill_generates_what_plain_generate_does(tiny_model_dir, monk
     assert all(max(lengths[i] for i in g) - min(lengths[i] for i in g) <= 3 for g in groups)  # short with short
 
     calls = []
+    monkeypatch.setattr(ppo_rollout, "_MIN_SAVED_TOKENS", 0)  # 8 short prompts save less than a real batch must
     real = ppo_rollout.grouped_prefill
     monkeypatch.setattr(ppo_rollout, "grouped_prefill", lambda *a: calls.append(real(*a)) or calls[-1])
     kwargs = {"max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False}
     grouped = ppo_rollout.generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id], logprobs_at=1.0)
     assert calls[-1] is not None  # the cache was built in groups
+    monkeypatch.setattr(ppo_rollout, "_MIN_SAVED_TOKENS", 10_000)
+    queries, mask = ppo_rollout.left_pad(rows["input_ids"], tokenizer.pad_token_id, "cpu")
+    assert ppo_rollout.grouped_prefill(model, queries, mask) is None  # too little padding to skip: plain prefill
+    monkeypatch.setattr(ppo_rollout, "_MIN_SAVED_TOKENS", 0)
     monkeypatch.setattr(ppo_rollout, "grouped_prefill", lambda *a: None)
     plain = ppo_rollout.generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id], logprobs_at=1.0)
     assert torch.equal(grouped.responses, plain.responses)

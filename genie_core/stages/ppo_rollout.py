@@ -171,7 +171,13 @@ def response_mask_until_stop(tokens: torch.Tensor, stop_ids: list[int]) -> torch
     return (stops_before == 0).long()
 
 
-def prompt_groups(lengths: list[int], per_group_tokens: int = 32) -> list[list[int]]:
+# a grouped prefill pays only when it skips a lot of padding: each extra forward reads every weight again, and at
+# 8 prompts of 13-60 tokens it measured even with one batched prefill (6.6 s vs 6.6 s a rollout); at 48 prompts of
+# 16-84 tokens it saves a quarter of the generation time
+_MIN_SAVED_TOKENS = 512
+
+
+def prompt_groups(lengths: list[int], per_group_tokens: int = 64) -> list[list[int]]:
     """Rows in length order, split where padding a group to its longest prompt costs more than another forward.
 
     ``per_group_tokens`` is what one more forward costs in padded tokens (reading every weight once more).
@@ -219,7 +225,10 @@ def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
     width = queries.shape[1] - 1
     groups = prompt_groups([max(int(n) - 1, 0) for n in lengths])
     padded = sum(len(g) * max(int(lengths[i]) - 1 for i in g) for g in groups)
-    if width <= 0 or len(groups) < 2 or padded > 0.8 * len(lengths) * width or not can_prefill(model):
+    saved = len(lengths) * width - padded  # padded prompt tokens the groups do not compute
+    if width <= 0 or len(groups) < 2 or saved < max(_MIN_SAVED_TOKENS, 0.3 * len(lengths) * width):
+        return None
+    if not can_prefill(model):
         return None
     keys: list[torch.Tensor] = []
     values: list[torch.Tensor] = []
