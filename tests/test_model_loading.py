@@ -360,3 +360,46 @@ def test_pull_smollm2_generates():
     inputs = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**inputs, max_new_tokens=10, do_sample=False)
     assert "Paris" in tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def test_a_kept_merged_base_gives_what_merging_again_gives(tiny_model_dir, trained_adapter, tmp_path, monkeypatch):
+    """merge_cache_dir: the first stage keeps base + first adapter merged; later loads start from it, same outputs."""
+    import shutil
+
+    from peft import PeftModel
+    from safetensors.torch import load_file, save_file
+
+    first_dir, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(trained_adapter, first_dir)
+    shutil.copytree(trained_adapter, second)
+    weights = second / "adapter_model.safetensors"
+    save_file({k: v * 0.5 for k, v in load_file(weights).items()}, weights)  # another adapter
+    chain = f"{first_dir},{second}"
+    cache = tmp_path / "merged"
+    merges = []
+    real = PeftModel.from_pretrained
+    monkeypatch.setattr(PeftModel, "from_pretrained", lambda *a, **k: merges.append(a[1]) or real(*a, **k))
+    ids = _batch()
+
+    def logits(**kw):
+        model = _load(tiny_model_dir, is_trainable=False, checkpoint_dir=chain, **kw)[1]
+        with torch.no_grad():
+            return model(input_ids=ids).logits
+
+    again = logits()  # no cache: both adapters merged
+    assert len(merges) == 2
+    first = logits(merge_cache_dir=str(cache))  # keeps base + first adapter
+    kept = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    assert len(kept) == 1 and (kept[0] / "genie_merged.json").is_file() and not list(cache.glob(".tmp-*"))
+    merges.clear()
+    reused = logits(merge_cache_dir=str(cache))
+    assert merges == [str(second)]  # only the second adapter is merged now
+    assert torch.allclose(first, again, atol=1e-5) and torch.allclose(reused, again, atol=1e-5)
+
+    _, trained = _load(tiny_model_dir, checkpoint_dir=chain, resume_lora_training=True, merge_cache_dir=str(cache))
+    assert _lora_modules(trained) == {"q_proj", "v_proj"} and merges[-1] == str(second)  # resumes the second one
+
+    shutil.copy(weights, first_dir / "adapter_model.safetensors")  # retrained: another key, merged afresh
+    other = logits(merge_cache_dir=str(cache))
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2
+    assert torch.allclose(other, logits(), atol=1e-5)

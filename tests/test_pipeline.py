@@ -379,3 +379,20 @@ def test_grpo_key_follows_its_reward_function_file_and_rm_step(tmp_path, runs, t
     assert _keys(raw)["g"] == before
     scorer.write_text("def short(prompts, completions, **kw):\n    return [-2 * len(c) for c in completions]\n")
     assert _keys(raw)["g"] != before
+
+
+def test_steps_sharing_a_first_adapter_keep_one_merged_base(tmp_path, monkeypatch):
+    """The demo's rm, ppo and evaluate steps all merge the SFT adapter first: they get one merged-base cache."""
+    from genie_core.pipeline.plan import MERGED_DIR, UNKEYED, plan_pipeline
+    from genie_core.pipeline.spec import load_pipeline
+
+    monkeypatch.setenv("GENIE_RUNS_DIR", str(tmp_path / "runs"))
+    demo = Path(__file__).resolve().parents[1] / "examples" / "pipelines" / "rlhf_smollm2.yaml"
+    plans = {p.name: p for p in plan_pipeline(load_pipeline(str(demo)), validate=False)}
+    kept = str(tmp_path / "runs" / "rlhf_smollm2" / MERGED_DIR)
+    assert [n for n, p in plans.items() if p.config and p.config.get("merge_cache_dir") == kept] == [
+        "rm",
+        "ppo",
+        "evaluate",
+    ]
+    assert "merge_cache_dir" in UNKEYED and not plans["sft"].config.get("merge_cache_dir")  # nothing to merge

@@ -40,6 +40,14 @@ class ModelArguments:
     attn_implementation: Optional[Literal["eager", "sdpa", "flash_attention_2"]] = field(
         default=None, metadata={"help": "Attention kernel; default lets transformers choose."}
     )
+    merge_cache_dir: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "LoRA: keep the base with the first checkpoint_dir adapter merged here and load it from here next "
+            "time instead of merging again (keyed by base, adapter, dtype, vocabulary). Pipelines set it when two or "
+            "more steps merge the same adapter."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.quantization_bit is not None and self.quantization_bit not in (4, 8):

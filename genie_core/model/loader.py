@@ -7,6 +7,7 @@ bfloat16 on CPU); LoRA weights are float32 (peft's default). Quantized (4/8-bit)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from genie_core.extras.logging import get_logger
 from genie_core.extras.notices import release_bitsandbytes_notices
 from genie_core.model.adapter import init_adapter
 from genie_core.model.families import get_family
+from genie_core.model.merged import cached_merge, keep_merged, merge_key
 from genie_core.model.pull import PULLABLE, strip_quantizer
 
 logger = get_logger(__name__)
@@ -135,6 +137,15 @@ def _full_checkpoint(model_args, finetuning_args) -> str | None:
     return dirs[0]
 
 
+def _first_merged_adapter(model_args, finetuning_args, is_trainable: bool) -> str | None:
+    """The adapter merged first into the base (LoRA), the one ``merge_cache_dir`` keeps; None when none is merged."""
+    adapters = model_args.adapter_dirs
+    if finetuning_args.finetuning_type != "lora" or not adapters:
+        return None
+    resume = is_trainable and finetuning_args.resume_lora_training
+    return adapters[0] if len(adapters) > (1 if resume else 0) else None
+
+
 def load_model(
     tokenizer,
     model_args,
@@ -160,6 +171,18 @@ def load_model(
         logger.info("Loading %s weights from checkpoint %s", finetuning_args.finetuning_type, checkpoint)
 
     dtype = resolve_dtype(model_args.compute_dtype)
+    adapter_args, keep_key = model_args, None
+    first = _first_merged_adapter(model_args, finetuning_args, is_trainable)
+    if first and model_args.merge_cache_dir and not quantized:
+        key = merge_key(path, gguf_file, first, dtype, len(tokenizer))
+        rest = model_args.adapter_dirs[1:]
+        adapter_args = dataclasses.replace(model_args, checkpoint_dir=",".join(rest) or None)
+        kept = cached_merge(model_args.merge_cache_dir, key)
+        if kept:
+            logger.info("Loading the base with %s already merged: %s", first, kept)
+            path, gguf_file = str(kept), None
+        else:
+            keep_key = key
     kwargs: dict = {"dtype": dtype, "trust_remote_code": model_args.trust_remote_code}
     kwargs["cache_dir"] = model_args.cache_dir
     if model_args.attn_implementation:
@@ -188,7 +211,13 @@ def load_model(
 
     if is_trainable:
         model.config.use_cache = False  # the KV cache only costs memory during training
-    model = init_adapter(model, model_args, finetuning_args, is_trainable)
+    if keep_key:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, first).merge_and_unload()
+        logger.info("Merged 1 adapter(s) into the base: %s", first)
+        keep_merged(model, model_args.merge_cache_dir, keep_key, first)
+    model = init_adapter(model, adapter_args, finetuning_args, is_trainable)
     if add_valuehead:
         from genie_core.model.value_head import init_value_head
 

@@ -36,6 +36,7 @@ from genie_core.hparams.parser import ALIASES, setting
 from genie_core.pipeline.spec import PipelineSpec, StepSpec
 
 RESULT_FILE = "genie_result.json"
+MERGED_DIR = ".merged"  # bases with a shared first adapter merged, kept for the pipeline's later steps
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # config keys that change neither the model nor the metrics: left out of the key
 UNKEYED = frozenset(
@@ -50,6 +51,7 @@ UNKEYED = frozenset(
         "report_to",
         "run_name",
         "disable_tqdm",
+        "merge_cache_dir",
     }
 )
 
@@ -112,9 +114,37 @@ def plan_pipeline(spec: PipelineSpec, validate: bool = True) -> list[StepPlan]:
         plans[step.name] = plan
     save_memo()
     ordered = list(plans.values())
+    share_merged_bases(spec, ordered)
     if validate:
         validate_plans([p for p in ordered if p.kind in ("train", "evaluate") and not is_done(p)])
     return ordered
+
+
+def _first_merges(plan: StepPlan) -> list[str]:
+    """The adapters a step merges first into the base: its own chain's, or each compared model's."""
+    config = plan.config
+    if plan.kind == "evaluate" and config.get("compare_models"):
+        chains = [_split(entry.get("checkpoint_dir")) for entry in json.loads(config["compare_models"])]
+    elif plan.kind in ("train", "evaluate") and setting(config, "finetuning_type") == "lora":
+        adapters = _split(config.get("checkpoint_dir"))
+        resume = plan.kind == "train" and bool(setting(config, "resume_lora_training"))
+        chains = [adapters] if len(adapters) > (1 if resume else 0) else []
+    else:
+        chains = []
+    return [chain[0] for chain in chains if chain]
+
+
+def share_merged_bases(spec: PipelineSpec, plans: list[StepPlan]) -> None:
+    """Steps that merge the same first adapter keep and reuse one merged base (``merge_cache_dir``)."""
+    firsts = {plan.name: _first_merges(plan) for plan in plans}
+    counts: dict[str, int] = {}
+    for adapters in firsts.values():
+        for adapter in set(adapters):
+            counts[adapter] = counts.get(adapter, 0) + 1
+    shared = str(runs_dir() / spec.name / MERGED_DIR)
+    for plan in plans:
+        if any(counts[a] > 1 for a in firsts[plan.name]) and "merge_cache_dir" not in plan.config:
+            plan.config["merge_cache_dir"] = shared
 
 
 def _normalize(config: dict[str, Any]) -> dict[str, Any]:

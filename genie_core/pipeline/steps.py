@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genie_core.extras.env import runs_dir
 from genie_core.extras.locks import DirLock
 from genie_core.extras.process import run_child
 from genie_core.hparams import dump_config
 from genie_core.hparams.parser import setting
-from genie_core.pipeline.plan import read_result
+from genie_core.pipeline.plan import MERGED_DIR, read_result
 from genie_core.pipeline.selection import METRIC_TAG, evidence_tags, gate_decision, heldout_evidence, select_best
 from genie_core.pipeline.step_run import (
     STAGE_LOG,
@@ -123,6 +124,9 @@ def export_step(
     }
     if chosen["adapters"]:
         config["checkpoint_dir"] = ",".join(chosen["adapters"])
+        kept = runs_dir() / plan["pipeline"] / MERGED_DIR
+        if kept.is_dir():  # earlier steps kept the base with the first adapter merged: start from it
+            config["merge_cache_dir"] = str(kept)
     if plan.get("template"):
         config["template"] = plan["template"]
     config_path = dump_config(config, stage_dir / EXPORT_CONFIG)
