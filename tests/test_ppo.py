@@ -447,7 +447,7 @@ def test_grouped_prefill_generates_what_plain_generate_does(tiny_model_dir, monk
     """Prompts of very different lengths are prefilled in length groups; the answers and log-probs do not change."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from genie_core.stages import ppo_rollout
+    from genie_core.stages import ppo_rollout, prefill
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -455,21 +455,21 @@ def test_grouped_prefill_generates_what_plain_generate_does(tiny_model_dir, monk
     torch.manual_seed(0)
     lengths = [3, 40, 4, 5, 38, 2, 6, 41]
     rows = {"input_ids": [torch.randint(5, 500, (n,)).tolist() for n in lengths]}
-    groups = ppo_rollout.prompt_groups([n - 1 for n in lengths], per_group_tokens=4)
+    groups = prefill.prompt_groups([n - 1 for n in lengths], per_group_tokens=4)
     assert sorted(i for g in groups for i in g) == list(range(8)) and len(groups) >= 2
     assert all(max(lengths[i] for i in g) - min(lengths[i] for i in g) <= 3 for g in groups)  # short with short
 
     calls = []
-    monkeypatch.setattr(ppo_rollout, "_MIN_SAVED_TOKENS", 0)  # 8 short prompts save less than a real batch must
-    real = ppo_rollout.grouped_prefill
+    monkeypatch.setattr(prefill, "_MIN_SAVED_TOKENS", 0)  # 8 short prompts save less than a real batch must
+    real = prefill.grouped_prefill
     monkeypatch.setattr(ppo_rollout, "grouped_prefill", lambda *a: calls.append(real(*a)) or calls[-1])
     kwargs = {"max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False}
     grouped = ppo_rollout.generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id], logprobs_at=1.0)
     assert calls[-1] is not None  # the cache was built in groups
-    monkeypatch.setattr(ppo_rollout, "_MIN_SAVED_TOKENS", 10_000)
+    monkeypatch.setattr(prefill, "_MIN_SAVED_TOKENS", 10_000)
     queries, mask = ppo_rollout.left_pad(rows["input_ids"], tokenizer.pad_token_id, "cpu")
-    assert ppo_rollout.grouped_prefill(model, queries, mask) is None  # too little padding to skip: plain prefill
-    monkeypatch.setattr(ppo_rollout, "_MIN_SAVED_TOKENS", 0)
+    assert prefill.grouped_prefill(model, queries, mask) is None  # too little padding to skip: plain prefill
+    monkeypatch.setattr(prefill, "_MIN_SAVED_TOKENS", 0)
     monkeypatch.setattr(ppo_rollout, "grouped_prefill", lambda *a: None)
     plain = ppo_rollout.generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id], logprobs_at=1.0)
     assert torch.equal(grouped.responses, plain.responses)

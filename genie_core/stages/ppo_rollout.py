@@ -32,10 +32,10 @@ from genie_core.model.value_head import (
     read_value_head_metadata,
     reward_model_kind,
     sequence_scores,
-    unwrap_model,
 )
 from genie_core.rewards.rules import RuleReward, is_rule_spec, parse_rule
 from genie_core.stages.ppo_core import logprobs_from_logits
+from genie_core.stages.prefill import grouped_prefill
 
 logger = get_logger(__name__)
 POLICY, REWARD = "default", "reward"
@@ -169,95 +169,6 @@ def response_mask_until_stop(tokens: torch.Tensor, stop_ids: list[int]) -> torch
     is_stop = torch.isin(tokens, torch.tensor(stop_ids, device=tokens.device))
     stops_before = is_stop.long().cumsum(-1) - is_stop.long()  # stop tokens strictly before each position
     return (stops_before == 0).long()
-
-
-# a grouped prefill pays only when it skips a lot of padding: each extra forward reads every weight again, and at
-# 8 prompts of 13-60 tokens it measured even with one batched prefill (6.6 s vs 6.6 s a rollout); at 48 prompts of
-# 16-84 tokens it saves a quarter of the generation time
-_MIN_SAVED_TOKENS = 512
-
-
-def prompt_groups(lengths: list[int], per_group_tokens: int = 64) -> list[list[int]]:
-    """Rows in length order, split where padding a group to its longest prompt costs more than another forward.
-
-    ``per_group_tokens`` is what one more forward costs in padded tokens (reading every weight once more).
-    """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    sizes = [lengths[i] for i in order]
-    n = len(sizes)
-    best = [0.0] + [float("inf")] * n  # best[j]: cheapest split of the first j rows
-    cut = [0] * (n + 1)
-    for j in range(1, n + 1):
-        for i in range(j):  # rows i..j-1 form the last group, padded to sizes[j-1]
-            cost = best[i] + (j - i) * sizes[j - 1] + per_group_tokens
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    groups, j = [], n
-    while j > 0:
-        groups.append(order[cut[j] : j])
-        j = cut[j]
-    return groups[::-1]
-
-
-def can_prefill(model) -> bool:
-    """A plain per-layer KV cache: no sliding windows, no recurrent layers, decoder-only (others prefill as usual)."""
-    config = unwrap_model(model).config
-    types = set(getattr(config, "layer_types", None) or ["full_attention"])
-    return (
-        not getattr(config, "is_encoder_decoder", False)
-        and not getattr(config, "sliding_window", None)
-        and types == {"full_attention"}
-        and keeps_logit_positions(model)
-    )
-
-
-@torch.no_grad()
-def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
-    """The KV cache of every prompt but its last token, built in groups of similar length; None when not worth it.
-
-    Batched generation pads every prompt to the longest, and the prefill is the costly, compute-bound part: 48
-    held-out prompts of 16-84 tokens are 4,032 padded tokens for 1,355 real ones. Generation then starts from
-    this cache and runs the last prompt token itself, so it continues exactly as if it had done the prefill.
-    """
-    from transformers import DynamicCache
-
-    lengths = query_mask.sum(-1).tolist()
-    width = queries.shape[1] - 1
-    groups = prompt_groups([max(int(n) - 1, 0) for n in lengths])
-    padded = sum(len(g) * max(int(lengths[i]) - 1 for i in g) for g in groups)
-    saved = len(lengths) * width - padded  # padded prompt tokens the groups do not compute
-    if width <= 0 or len(groups) < 2 or saved < max(_MIN_SAVED_TOKENS, 0.3 * len(lengths) * width):
-        return None
-    if not can_prefill(model):
-        return None
-    keys: list[torch.Tensor] = []
-    values: list[torch.Tensor] = []
-    for group in groups:
-        long = max(int(lengths[i]) - 1 for i in group)
-        if long == 0:
-            continue  # one-token prompts: nothing to cache, their columns stay masked
-        ids = queries[group][:, width - long : width]  # prompt minus its last token, still left-padded
-        mask = query_mask[group][:, width - long : width]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        index = torch.tensor(group, device=queries.device)
-        for layer, cached in enumerate(_cache_of(out).layers):
-            if len(keys) <= layer:
-                shape = (queries.shape[0], *cached.keys.shape[1:2], width, cached.keys.shape[-1])
-                keys.append(cached.keys.new_zeros(shape))
-                values.append(cached.values.new_zeros(shape[:-1] + (cached.values.shape[-1],)))
-            keys[layer][index, :, width - long :] = cached.keys
-            values[layer][index, :, width - long :] = cached.values
-    cache = DynamicCache(config=unwrap_model(model).config)
-    for layer, (k, v) in enumerate(zip(keys, values)):
-        cache.update(k, v, layer)
-    return cache
-
-
-def _cache_of(output):
-    """The KV cache a forward returned (``cache`` in transformers 5.24+, ``past_key_values`` before)."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
 
 
 @torch.no_grad()
