@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genie_core.model.value_head import forward_accepts
+from genie_core.extras.logging import get_logger
+from genie_core.model.value_head import forward_accepts, unwrap_model
+
+logger = get_logger(__name__)
 
 ROW_BUDGET = 512
 _PROBE_LENGTHS = (5, 7)
@@ -55,12 +58,6 @@ def packing_probe(model) -> str | None:
     return None
 
 
-def _inner(model: nn.Module) -> nn.Module:
-    while isinstance(getattr(model, "module", None), nn.Module):  # DDP / DeepSpeed
-        model = model.module
-    return model
-
-
 def packs_exactly(model: nn.Module) -> bool:
     """Whether scoring may pack sequences for this model; probed once per model object.
 
@@ -68,14 +65,12 @@ def packs_exactly(model: nn.Module) -> bool:
     """
     if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
         return False
-    inner = _inner(model)
+    inner = unwrap_model(model)  # DDP/DeepSpeed and peft wrappers share the verdict of the model inside
     verdict = _VERDICTS.get(inner)
     if verdict is None:
         problem = packing_probe(inner)
         if problem:
-            from genie_core.extras.logging import get_logger
-
-            get_logger(__name__).info("Scoring with padded batches: %s.", problem)
+            logger.info("Scoring with padded batches: %s.", problem)
         verdict = _VERDICTS[inner] = problem is None
     return verdict
 

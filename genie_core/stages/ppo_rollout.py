@@ -214,10 +214,10 @@ def generate(
     ]
     prompts = [tokenizer.decode(ids, skip_special_tokens=False) for ids in rows["input_ids"]]
     sampled = Rollout(queries, query_mask, responses, mask, prompts, texts, list(rows.get("reference") or []))
-    if logprobs_at is not None:
-        sampled.logprobs = logprobs[:, :width] * mask if logprobs is not None else None
-        if sampled.logprobs is None:
-            sampled.logprobs = response_logprobs(model, sampled, logprobs_at)
+    if keep_logits and logprobs is not None:
+        sampled.logprobs = logprobs[:, :width] * mask
+    elif keep_logits:  # nothing was decoded (an instant stop everywhere): score the stop token kept per row
+        sampled.logprobs = response_logprobs(model, sampled, logprobs_at)
     return sampled
 
 
