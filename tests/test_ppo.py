@@ -480,3 +480,34 @@ def test_grouped_prefill_generates_what_plain_generate_does(tiny_model_dir, monk
     assert torch.allclose(grouped.logprobs, plain.logprobs, atol=1e-5)
     forward = ppo_rollout.response_logprobs(model, plain, 1.0) * plain.response_mask
     assert torch.allclose(plain.logprobs, forward, atol=1e-5)  # read off the decoding steps = a second forward
+
+
+def test_answers_continued_from_one_prompt_cache_score_as_full_forwards(tiny_model_dir, monkeypatch):
+    """Two sets of answers read on one prompt cache (in passes of 2 rows) get the log-probs and reward-head values
+    of full forwards over prompt + answer; the cache is unchanged by being read."""
+    from transformers import AutoModelForCausalLM
+
+    from genie_core.model.value_head import attach_value_head
+    from genie_core.stages import shared_prompts
+    from genie_core.stages.ppo_rollout import Rollout, response_logprobs, value_scores
+    from genie_core.stages.prefill import prompt_prefix
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    head = attach_value_head(model, init_std=0.5)
+    monkeypatch.setattr(shared_prompts, "ROWS_PER_PASS", 2)
+    torch.manual_seed(0)
+    q_lens = [3, 9, 1, 5, 8]
+    query_mask = torch.tensor([[0] * (9 - n) + [1] * n for n in q_lens])
+    queries = torch.randint(5, 500, (5, 9)) * query_mask
+    prefix = prompt_prefix(model, queries, query_mask)
+    assert prefix is not None
+    before = [k.clone() for k in prefix.keys]
+    for r_lens in ([4, 1, 6, 2, 5], [1, 3, 1, 6, 2]):
+        response_mask = torch.tensor([[1] * n + [0] * (6 - n) for n in r_lens])
+        batch = Rollout(queries, query_mask, torch.randint(5, 500, (5, 6)), response_mask)
+        real = response_mask.bool()
+        mine = shared_prompts.continued_logprobs(model, prefix, batch, 0.7)
+        assert torch.allclose(mine[real], response_logprobs(model, batch, 0.7)[real], atol=1e-5)
+        values = shared_prompts.continued_values(model, head, prefix, batch)
+        assert values.shape == (5,) and torch.allclose(values, value_scores(model, head, batch), atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(before, prefix.keys))

@@ -50,9 +50,14 @@ from genie_core.stages.ppo_rollout import (
     sampling_temperature,
     value_scores,
 )
+from genie_core.stages.prefill import PromptPrefix, prompt_prefix
+from genie_core.stages.shared_prompts import continued_logprobs, continued_values
 from genie_core.template import get_template
 
 logger = get_logger(__name__)
+
+# the reference's prompt caches from its generation are kept for scoring up to this size; others are built again
+PREFIX_BUDGET = 1 << 30
 
 
 # ---- models and scorers ----------------------------------------------------------------------------------------
@@ -188,13 +193,16 @@ def run_compare(args) -> dict[str, Any]:
     answers: dict[str, list[Rollout]] = {}
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in names}
     own: dict[str, list[torch.Tensor]] = {}
-    ref_model = None
+    ref_model, ref_prefixes = None, []
     for entry in chain:
         model = load_chain_model(entry, tokenizer, args)
         set_seed(args.training.seed)  # every model draws with the same seed
         parts = []
         for batch in tqdm(list(_batches(rows, size)), desc=f"Generating ({entry.name})", unit="batch"):
-            parts.append(generate(model, tokenizer, batch, gen_kwargs, stop_ids, logprobs_at=temperature))
+            # the reference's prompt cache is built here once, and read again for the other models' answers
+            prefix = _kept_prefix(model, tokenizer, batch, ref_prefixes) if entry.name == reference else None
+            part = generate(model, tokenizer, batch, gen_kwargs, stop_ids, logprobs_at=temperature, prefix=prefix)
+            parts.append(part)
         answers[entry.name] = parts
         own[entry.name] = [(p.logprobs * p.response_mask).sum(-1) for p in parts]  # read off the decoding steps
         scores[entry.name]["response_length"] = [float(n) for p in parts for n in p.response_mask.sum(-1).tolist()]
@@ -202,16 +210,14 @@ def run_compare(args) -> dict[str, Any]:
             scores[entry.name].update(_preference(model, rows, size))
         if entry.name == reference:
             ref_model = model
-            for name in answers:  # the models before it; its own answers diverge from it by nothing
-                scores[name][divergence] = (
-                    [0.0] * count if name == reference else _kl(ref_model, answers[name], own[name], temperature)
-                )
-        elif ref_model is not None:
-            scores[entry.name][divergence] = _kl(ref_model, parts, own[entry.name], temperature)
-            del model
         else:
             del model
-    del ref_model
+    if ref_model is not None:
+        others = [name for name in names if name != reference]
+        for name, values in _divergences(ref_model, answers, own, others, temperature, ref_prefixes).items():
+            scores[name][divergence] = values
+        scores[reference][divergence] = [0.0] * count  # its own answers diverge from it by nothing
+    del ref_model, ref_prefixes
 
     _score_rewards(args, tokenizer, answers, scores)
     references = rows["reference"]
@@ -234,14 +240,40 @@ def _texts(parts: list[Rollout]) -> list[str]:
     return [t for p in parts for t in p.texts]
 
 
+def _kept_prefix(model, tokenizer, batch: dict, kept: list) -> PromptPrefix | None:
+    """The batch's prompt cache for generation, also kept for scoring while all kept caches fit ``PREFIX_BUDGET``."""
+    device = next(model.parameters()).device
+    prefix = prompt_prefix(model, *left_pad(list(batch["input_ids"]), tokenizer.pad_token_id, device))
+    held = sum(t.numel() * t.element_size() for p in kept if p is not None for t in (*p.keys, *p.values))
+    size = sum(t.numel() * t.element_size() for t in (*prefix.keys, *prefix.values)) if prefix is not None else 0
+    kept.append(prefix if held + size <= PREFIX_BUDGET else None)
+    return prefix
+
+
 @torch.no_grad()
-def _kl(ref_model, parts: list[Rollout], own: list[torch.Tensor], temperature: float) -> list[float]:
-    """Per prompt, sum over the answer's tokens of log p_model - log p_ref: a sample of KL(model || ref)."""
-    kl = []
-    for part, mine in zip(parts, own):
-        theirs = (response_logprobs(ref_model, part, temperature) * part.response_mask).sum(-1)
-        kl += (mine - theirs).tolist()
-    return kl
+def _divergences(
+    ref_model, answers: dict[str, list[Rollout]], own: dict, names: list[str], temperature: float, prefixes: list
+) -> dict[str, list[float]]:
+    """Per prompt, sum over each model's answer of log p_model - log p_ref: a sample of KL(model || ref).
+
+    The reference reads the prompts once per batch (the cache from its own generation where it was kept) and
+    continues it with each model's answers.
+    """
+    out: dict[str, list[float]] = {name: [] for name in names}
+    if not names:
+        return out
+    for i, first in enumerate(answers[names[0]]):
+        prefix = prefixes[i] if i < len(prefixes) else None
+        if prefix is None:
+            prefix = prompt_prefix(ref_model, first.queries, first.query_mask)
+        for name in names:
+            part = answers[name][i]
+            if prefix is not None:
+                theirs = continued_logprobs(ref_model, prefix, part, temperature)
+            else:
+                theirs = response_logprobs(ref_model, part, temperature)
+            out[name] += (own[name][i] - (theirs * part.response_mask).sum(-1)).tolist()
+    return out
 
 
 @torch.no_grad()
@@ -250,10 +282,15 @@ def _preference(model, rows: dict[str, list], size: int) -> dict[str, list[float
     device = next(model.parameters()).device
     margins: list[float] = []
     for batch in _batches(rows, size):
+        pairs = [_pairs(batch, key, device) for key in ("chosen_ids", "rejected_ids")]
+        prefix = prompt_prefix(model, pairs[0].queries, pairs[0].query_mask)  # both replies continue one prompt cache
         sums = []
-        for key in ("chosen_ids", "rejected_ids"):
-            pair = _pairs(batch, key, device)
-            sums.append((response_logprobs(model, pair) * pair.response_mask).sum(-1))
+        for pair in pairs:
+            if prefix is not None:
+                logprobs = continued_logprobs(model, prefix, pair)
+            else:
+                logprobs = response_logprobs(model, pair)
+            sums.append((logprobs * pair.response_mask).sum(-1))
         margins += (sums[0] - sums[1]).tolist()
     return {"pref_accuracy": [float(m > 0) for m in margins], "pref_margin": margins}
 
@@ -269,8 +306,16 @@ def _score_rewards(args, tokenizer, answers: dict[str, list[Rollout]], scores: d
             scores[name][metric] = [v for p in parts for v in rule(p.texts, p.prompts, p.references or [""] * len(p))]
     if spec and not is_rule_spec(spec):
         reward = load_reward_model(spec, tokenizer, args)
-        for name, parts in answers.items():
-            scores[name]["reward_mean"] = [v for p in parts for v in value_scores(reward, reward.v_head, p).tolist()]
+        for name in answers:
+            scores[name]["reward_mean"] = []
+        for parts in zip(*answers.values()):  # batch by batch: the reward model reads each batch's prompts once
+            prefix = prompt_prefix(reward, parts[0].queries, parts[0].query_mask) if len(parts) > 1 else None
+            for name, part in zip(answers, parts):
+                if prefix is not None:
+                    values = continued_values(reward, reward.v_head, prefix, part)
+                else:
+                    values = value_scores(reward, reward.v_head, part)
+                scores[name]["reward_mean"] += values.tolist()
 
 
 def write_outputs(out: Path, summary: dict, rows: dict, answers: dict[str, list[Rollout]], scores: dict) -> None:

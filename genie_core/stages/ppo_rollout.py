@@ -35,7 +35,7 @@ from genie_core.model.value_head import (
 )
 from genie_core.rewards.rules import RuleReward, is_rule_spec, parse_rule
 from genie_core.stages.ppo_core import logprobs_from_logits
-from genie_core.stages.prefill import grouped_prefill
+from genie_core.stages.prefill import PromptPrefix, grouped_prefill
 
 logger = get_logger(__name__)
 POLICY, REWARD = "default", "reward"
@@ -173,18 +173,26 @@ def response_mask_until_stop(tokens: torch.Tensor, stop_ids: list[int]) -> torch
 
 @torch.no_grad()
 def generate(
-    model, tokenizer, rows: dict, gen_kwargs: dict, stop_ids: list[int], logprobs_at: float | None = None
+    model,
+    tokenizer,
+    rows: dict,
+    gen_kwargs: dict,
+    stop_ids: list[int],
+    logprobs_at: float | None = None,
+    prefix: PromptPrefix | None = None,
 ) -> Rollout:
     """Sample one response per prompt (``rows`` holds input_ids and reference columns) with the KV cache.
 
     ``logprobs_at`` (a temperature) also keeps the sampled tokens' log-probs under the model's raw logits at that
-    temperature, read off the decoding steps instead of a second forward over prompt and response.
+    temperature, read off the decoding steps instead of a second forward over prompt and response. ``prefix`` is
+    the prompts' cache when the caller built it (to score other answers on it later); otherwise generation builds
+    one where grouping the prompts saves enough.
     """
     device = next(model.parameters()).device
     queries, query_mask = left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
     keep_logits = logprobs_at is not None
     extra = {"output_logits": True, "return_dict_in_generate": True} if keep_logits else {}
-    cache = grouped_prefill(model, queries, query_mask)
+    cache = prefix.cache() if prefix is not None else grouped_prefill(model, queries, query_mask)
     if cache is not None:
         extra["cache"] = cache
     output = model.generate(

@@ -3,10 +3,15 @@
 Batched generation left-pads every prompt to the longest one, and the prefill is the compute-bound part of it.
 Here the prompts are sorted by length and split where one more forward costs less than the padding it saves; each
 group is run without its last token, the group caches are left-padded into one KV cache, and ``model.generate``
-continues from it (running the last prompt token itself), exactly as if it had prefilled the batch.
+continues from it (running the last prompt token itself), exactly as if it had prefilled the batch. The same
+prompt cache, kept as a ``PromptPrefix``, also lets a scorer read several sets of answers to the same prompts
+without running the prompts again (``stages/shared_prompts.py``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -52,6 +57,38 @@ def can_prefill(model) -> bool:
     )
 
 
+@dataclass
+class PromptPrefix:
+    """One model's KV cache of a batch of left-padded prompts without their last token, per layer.
+
+    Kept as plain tensors so that every use builds its own cache over them: a cache grows as it is continued, and
+    the same prompts are continued more than once (generation, then scoring several models' answers).
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    config: Any
+
+    def cache(self, rows: torch.Tensor | None = None):
+        """A fresh ``DynamicCache`` over these prompts (or rows ``rows`` of them) to continue from."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.config)
+        for layer, (k, v) in enumerate(zip(self.keys, self.values)):
+            cache.update(k if rows is None else k[rows], v if rows is None else v[rows], layer)
+        return cache
+
+
+@torch.no_grad()
+def prompt_prefix(model, queries: torch.Tensor, query_mask: torch.Tensor) -> PromptPrefix | None:
+    """The prompts' KV cache without their last token, prefilled in groups of similar length; None when the model
+    has no plain per-layer cache to continue (see ``can_prefill``)."""
+    if queries.shape[1] <= 1 or not can_prefill(model):
+        return None
+    lengths = [int(n) for n in query_mask.sum(-1).tolist()]
+    return _prefill_groups(model, queries, query_mask, prompt_groups([max(n - 1, 0) for n in lengths]))
+
+
 @torch.no_grad()
 def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
     """The KV cache of every prompt but its last token, built in groups of similar length; None when not worth it.
@@ -60,8 +97,6 @@ def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
     held-out prompts of 16-84 tokens are 4,032 padded tokens for 1,355 real ones. Generation then starts from
     this cache and runs the last prompt token itself, so it continues exactly as if it had done the prefill.
     """
-    from transformers import DynamicCache
-
     lengths = query_mask.sum(-1).tolist()
     width = queries.shape[1] - 1
     groups = prompt_groups([max(int(n) - 1, 0) for n in lengths])
@@ -71,6 +106,13 @@ def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
         return None
     if not can_prefill(model):
         return None
+    return _prefill_groups(model, queries, query_mask, groups).cache()
+
+
+def _prefill_groups(model, queries: torch.Tensor, query_mask: torch.Tensor, groups: list[list[int]]) -> PromptPrefix:
+    """Each group's prompts (minus the last token) in one forward, left-padded into one cache of the batch's width."""
+    lengths = query_mask.sum(-1).tolist()
+    width = queries.shape[1] - 1
     keys: list[torch.Tensor] = []
     values: list[torch.Tensor] = []
     for group in groups:
@@ -89,10 +131,7 @@ def grouped_prefill(model, queries: torch.Tensor, query_mask: torch.Tensor):
                 values.append(cached.values.new_zeros(shape[:-1] + (cached.values.shape[-1],)))
             keys[layer][index, :, width - long :] = cached.keys
             values[layer][index, :, width - long :] = cached.values
-    cache = DynamicCache(config=unwrap_model(model).config)
-    for layer, (k, v) in enumerate(zip(keys, values)):
-        cache.update(k, v, layer)
-    return cache
+    return PromptPrefix(keys, values, unwrap_model(model).config)
 
 
 def _cache_of(output):

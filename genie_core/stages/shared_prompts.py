@@ -1,0 +1,64 @@
+"""Scoring several sets of answers to the same prompts while running the prompts once.
+
+The comparison has every model answer the same held-out prompts, and then the reward model reads every model's
+answers and the KL reference every other model's. A held-out prompt is longer than its answer (28 tokens on
+average in the demo against at most 24), so most of those forwards would repeat the prompts. Here a scorer
+prefills the prompts once (``prefill.prompt_prefix``) and continues that cache with each set of answers: the last
+prompt token, then the answer, exactly the positions a full forward over prompt + answer would score.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from genie_core.stages.ppo_core import logprobs_from_logits
+from genie_core.stages.prefill import PromptPrefix
+
+if TYPE_CHECKING:
+    from genie_core.stages.ppo_rollout import Rollout
+
+# rows continued per forward: bounds the [rows, answer, vocabulary] logits (16 x 25 x 49k floats = 79 MB)
+ROWS_PER_PASS = 16
+
+
+@torch.no_grad()
+def continued_logprobs(model, prefix: PromptPrefix, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probs ``[N, R]`` of the answer tokens, as ``response_logprobs`` gives them (padding: any value)."""
+    width_r = batch.responses.shape[1]
+    parts = []
+    for rows, out in _continue(model, prefix, batch, logits_to_keep=width_r + 1):
+        logits = out.logits[:, :width_r].float() / temperature  # position j (last prompt token first) predicts j
+        parts.append(logprobs_from_logits(logits, batch.responses[rows]))
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def continued_values(model, head, prefix: PromptPrefix, batch: Rollout) -> torch.Tensor:
+    """A reward model's score ``[N]`` of each prompt + answer (its head at the last real token): ``value_scores``."""
+    lengths = batch.response_mask.sum(-1)  # the last real token sits at that position of the continuation
+    parts = []
+    for rows, out in _continue(model, prefix, batch, logits_to_keep=1, output_hidden_states=True):
+        hidden = out.hidden_states[-1]
+        parts.append(head(hidden[torch.arange(len(rows), device=hidden.device), lengths[rows]]))
+    return torch.cat(parts).float()
+
+
+def _continue(model, prefix: PromptPrefix, batch: Rollout, **kwargs):
+    """``(rows, output)`` per pass of ``ROWS_PER_PASS`` rows: the last prompt token and the answer over the cache."""
+    inputs = torch.cat([batch.queries[:, -1:], batch.responses], dim=1)
+    mask = torch.cat([batch.query_mask, batch.response_mask], dim=1)
+    start = batch.query_mask.sum(-1, keepdim=True) - 1  # the last prompt token's position
+    positions = start + torch.arange(inputs.shape[1], device=inputs.device)
+    for first in range(0, len(batch), ROWS_PER_PASS):
+        rows = torch.arange(first, min(first + ROWS_PER_PASS, len(batch)), device=inputs.device)
+        out = model(
+            input_ids=inputs[rows],
+            attention_mask=mask[rows],
+            position_ids=positions[rows],
+            cache=prefix.cache(rows),
+            use_cache=True,
+            **kwargs,
+        )
+        yield rows, out
