@@ -92,28 +92,42 @@ def test_value_head_scores_last_real_token_and_round_trips(tmp_path, tiny_model_
 
 
 def test_pair_scores_without_padding_equal_padded_ones(tiny_model_dir, monkeypatch):
-    """The rm loss reads padding-free rows where the model packs exactly; scores and gradients do not change."""
+    """The rm loss reads padding-free rows where the model packs exactly, and runs each pair's common beginning once
+    where it takes a tree mask; scores and gradients (of the trunk too) do not change."""
     from transformers import AutoModelForCausalLM
 
-    from genie_core.model import packed
+    from genie_core.model import packed, pair_packing
     from genie_core.rewards import pairwise
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     head = attach_value_head(model, init_std=0.5)
-    assert packed.packs_exactly(model)
-    lengths = [9, 3, 6, 4]  # chosen, chosen, rejected, rejected
-    ids = torch.randint(5, 300, (4, 9))
+    assert packed.packs_exactly(model) and pair_packing.shares_prefixes(model)
+    lengths = [9, 3, 7, 6, 4, 2]  # chosen x3, rejected x3
+    ids = torch.randint(5, 300, (6, 9))
+    ids[3, :5] = ids[0, :5]  # pair 0 shares 5 tokens, pair 1 one token, pair 2 nothing
+    ids[4, :1] = ids[1, :1]
+    ids[2, :2] = ids[5, :2]  # pair 2: the rejected sequence is the chosen one's beginning (each keeps one token)
     mask = torch.tensor([[1] * n + [0] * (9 - n) for n in lengths])
-    monkeypatch.setattr(packed, "ROW_BUDGET", 10)  # more than one packed row
+    assert [pair_packing.shared_length(ids[i, : lengths[i]], ids[i + 3, : lengths[i + 3]]) for i in range(3)] == [
+        5,
+        1,
+        1,
+    ]
+    monkeypatch.setattr(packed, "ROW_BUDGET", 12)  # more than one packed row
+    assert len(pair_packing.pair_rows([(ids[i, : lengths[i]], ids[i + 3, : lengths[i + 3]]) for i in range(3)])) > 1
     results = []
-    for mode in (True, False):
-        monkeypatch.setattr(pairwise, "packs_exactly", lambda model, mode=mode: mode)
+    for tree, packs in ((True, True), (False, True), (False, False)):
+        monkeypatch.setattr(pairwise, "shares_prefixes", lambda model, tree=tree: tree)
+        monkeypatch.setattr(pairwise, "packs_exactly", lambda model, packs=packs: packs)
         model.zero_grad()
         chosen, rejected = pairwise.pairwise_scores(model, head, ids, mask)
         pairwise.pairwise_loss(chosen, rejected).backward()
-        results.append((chosen, rejected, head.summary.weight.grad.clone()))
-    for a, b in zip(*results):
-        assert torch.allclose(a, b, atol=1e-5)
+        trunk = model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+        results.append((chosen, rejected, head.summary.weight.grad.clone(), trunk))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.allclose(a, b, atol=1e-5)
+    assert results[0][3].abs().sum() > 0
 
 
 def test_reward_model_dir_checks(tmp_path):

@@ -13,14 +13,20 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genie_core.data.collator import PairwiseCollator
-from genie_core.model.packed import packed_last_values, packs_exactly
+from genie_core.model.packed import packed_last_values, packs_exactly, real_tokens
+from genie_core.model.pair_packing import packed_pair_values, shares_prefixes
 from genie_core.model.value_head import last_hidden_and_values, sequence_scores
 
 PAIR_SCORES_FILE = "reward_scores.jsonl"
 
 
 def pairwise_scores(model, head, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-    """Scores of a ``PairwiseCollator`` batch -> ``(chosen[B], rejected[B])``; padding-free where that is exact."""
+    """Scores of a ``PairwiseCollator`` batch -> ``(chosen[B], rejected[B])``; padding-free where that is exact, and
+    each pair's common prompt run once where the model takes a tree mask."""
+    if shares_prefixes(model):
+        sequences = real_tokens(input_ids, attention_mask)
+        half = len(sequences) // 2
+        return packed_pair_values(model, head, sequences[:half], sequences[half:])
     if packs_exactly(model):
         return packed_last_values(model, head, input_ids, attention_mask).chunk(2, dim=0)
     _, values = last_hidden_and_values(model, head, input_ids, attention_mask, return_logits=False)
