@@ -62,13 +62,20 @@ def main(argv: list[str]) -> int:
     spec = load_pipeline(config, overrides)  # structural errors now, before Prefect starts
     plan_pipeline(spec)  # and every stage's config, model path and data, in under a second
     print(f"Pipeline {spec.name}: {' -> '.join(step.name for step in spec.steps)}", flush=True)
-    from prefect.exceptions import TerminationSignal
-
-    from flows.pipelines import pipeline
-
     start = time.perf_counter()
+    server = start_prefect_server()  # it boots while this process imports the flow and opens the MLflow store
     try:
-        with prefect_api():
+        from prefect.exceptions import TerminationSignal
+
+        from flows.pipelines import pipeline
+
+        open_tracking(spec.experiment)
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    try:
+        with prefect_api(server):
             state = pipeline(config, overrides, return_state=True)
     except (KeyboardInterrupt, TerminationSignal) as exc:
         code = 130 if isinstance(exc, KeyboardInterrupt) else 143
@@ -93,17 +100,38 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-@contextmanager
-def prefect_api() -> Iterator[None]:
-    """The configured Prefect API, or a temporary server of our own that the terminal's Ctrl-C does not reach."""
+def start_prefect_server():
+    """Our own temporary Prefect server, started now, unless ``PREFECT_API_URL`` names one."""
     if os.environ.get("PREFECT_API_URL"):
-        yield
-        return
-    from flows.server import temporary_server
+        return None
+    from flows.server import start_server
     from genie_core.extras.env import runs_dir
 
     print("Prefect: a temporary local server for this run (`genie ui --prefect` keeps one running).", flush=True)
-    with temporary_server(runs_dir() / "prefect-server.log"):
+    return start_server(runs_dir() / "prefect-server.log")
+
+
+def open_tracking(experiment: str) -> None:
+    """Import MLflow and create or migrate its store now, while the server boots; the flow then finds it ready.
+    A store that cannot be opened is reported by the flow, as before."""
+    from genie_core.tracking import get_tracker
+
+    try:
+        get_tracker(experiment)
+    except Exception:  # noqa: BLE001 - the flow's own tracker call says what is wrong
+        pass
+
+
+@contextmanager
+def prefect_api(server) -> Iterator[None]:
+    """The configured Prefect API, or our temporary server (already started), which the terminal's Ctrl-C does not
+    reach."""
+    if server is None:
+        yield
+        return
+    from flows.server import temporary_server
+
+    with temporary_server(server):
         yield
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from genie_core.extras.errors import GenieError
@@ -29,14 +30,16 @@ def _free_port() -> int:
 
 
 def _command(port: int) -> list[str]:
-    import prefect
+    import importlib.util
 
+    spec = importlib.util.find_spec("prefect")  # where it is, without importing it (seconds the server can use)
+    app_dir = Path(spec.origin).parent.parent if spec and spec.origin else Path(sys.prefix)
     return [
         sys.executable,
         "-m",
         "uvicorn",
         "--app-dir",
-        str(Path(prefect.__file__).parent.parent),
+        str(app_dir),
         "--factory",
         "prefect.server.api.server:create_app",
         "--host",
@@ -50,21 +53,30 @@ def _command(port: int) -> list[str]:
     ]
 
 
-@contextmanager
-def temporary_server(log_path: Path) -> Iterator[str]:
-    """Run a private Prefect API for the block; yields its URL, already set as the active ``PREFECT_API_URL``."""
-    import httpx
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        get_current_settings,
-        temporary_settings,
-    )
+@dataclass
+class StartedServer:
+    """A server process that is booting; ``temporary_server`` waits for it and stops it."""
 
+    proc: subprocess.Popen
+    url: str
+    log_path: Path
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_server(log_path: Path) -> StartedServer:
+    """Start the server process and return at once, importing nothing of Prefect: it boots (several seconds, with
+    migrations on a new database) while the caller imports the flow and opens the MLflow store. The server reads
+    the same environment, profile and PREFECT_HOME as the caller."""
     port = _free_port()
     env = {
         **os.environ,
-        **get_current_settings().to_environment_variables(exclude_unset=True),
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",  # no background services: this server lives for one flow run
         "PREFECT__SERVER_FINAL": "1",
@@ -79,21 +91,29 @@ def temporary_server(log_path: Path) -> Iterator[str]:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-    url = f"http://127.0.0.1:{port}/api"
+    return StartedServer(proc, f"http://127.0.0.1:{port}/api", log_path)
+
+
+@contextmanager
+def temporary_server(started: StartedServer) -> Iterator[str]:
+    """Wait for a started server, make it the active ``PREFECT_API_URL`` for the block, stop it afterwards."""
     try:
-        _wait_healthy(proc, url, float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()), log_path, httpx)
-        with temporary_settings({PREFECT_API_URL: url}):
+        import httpx
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+            temporary_settings,
+        )
+
+        timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        _wait_healthy(started.proc, started.url, timeout, started.log_path, httpx)
+        with temporary_settings({PREFECT_API_URL: started.url}):
             try:
-                yield url
+                yield started.url
             finally:
                 _drain_clients()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        started.stop()
 
 
 def _drain_clients() -> None:

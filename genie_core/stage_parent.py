@@ -116,6 +116,17 @@ def launch_command(config_path: str | Path, num_processes: int = 1, accelerate_c
     return cmd + ["-m", "genie_core.stage_child", str(config_path)]
 
 
+def single_process_command(config_path: str | Path) -> tuple[list[str], dict[str, str]]:
+    """The child without accelerate's launcher, and its thread setting, for work that never runs on several ranks
+    (the comparison of an evaluate step): the launcher would only add its own torch import, about 4 s."""
+    env = {}
+    if not _has_cuda():
+        threads, reason = threads_per_process(1)
+        logger.info("CPU threads: %d (%s)", threads, reason)
+        env["OMP_NUM_THREADS"] = str(threads)
+    return [sys.executable, "-m", "genie_core.stage_child", str(config_path)], env
+
+
 def child_env(num_processes: int = 1) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if num_processes > 1 and not _has_cuda():

@@ -87,6 +87,25 @@ def test_launch_command_uses_same_interpreter_and_module(tmp_path):
     assert "--multi_gpu" in two and "--cpu" not in two
 
 
+def test_a_comparison_on_one_process_skips_the_launcher(tmp_path, monkeypatch):
+    """An evaluate step's comparison is never distributed: it runs as a plain child with the launcher's threads."""
+    import sys
+
+    from genie_core.pipeline.steps import _single_process
+    from genie_core.stage_parent import single_process_command
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setattr("genie_core.stage_parent._has_cuda", lambda: False)
+    cmd, env = single_process_command(tmp_path / "genie_config.yaml")
+    assert cmd == [sys.executable, "-m", "genie_core.stage_child", str(tmp_path / "genie_config.yaml")]
+    assert env == {"OMP_NUM_THREADS": "3"}
+    chain = {"compare_models": '[{"name": "base", "model_name_or_path": "m"}]'}
+    assert _single_process(chain, 1)
+    assert not _single_process(chain, 2)  # several ranks: launched as configured
+    assert not _single_process({**chain, "accelerate_config": "zero3.yaml"}, 1)
+    assert not _single_process({"do_eval": True}, 1)  # a single model's evaluation goes through the trainer
+
+
 def test_stage_literal_matches_the_stage_table():
     import typing
 

@@ -30,7 +30,7 @@ from genie_core.pipeline.step_run import (
     stage_tags,
     step_run,
 )
-from genie_core.stage_parent import CONFIG_NAME, launch_command
+from genie_core.stage_parent import CONFIG_NAME, launch_command, single_process_command
 from genie_core.stages.common import complete_checkpoints, write_json
 from genie_core.tracking import get_tracker
 
@@ -50,7 +50,7 @@ def tokenize_step(plan: dict[str, Any], log: logging.Logger | logging.LoggerAdap
 def train_step(
     plan: dict[str, Any], parent_run_id: str, log: logging.Logger | logging.LoggerAdapter, flow_run_id: str = ""
 ) -> dict[str, Any]:
-    """Run one training stage (or an evaluation) in an accelerate child; resume from its last checkpoint."""
+    """Run one training stage in an accelerate child (a comparison in a plain one); resume from its last checkpoint."""
     stage_dir = Path(plan["stage_dir"])
     done = read_result(stage_dir, plan["key"])
     if done is not None:
@@ -75,8 +75,12 @@ def _train(plan: dict[str, Any], parent_run_id: str, log, flow_run_id: str) -> d
         tracker.log_params(run_id, plan["config"])
         if resumed:
             tracker.set_tags(run_id, {"genie.resumed_from": resumed})
-        cmd = launch_command(config_path, num_processes, plan["config"].get("accelerate_config"))
         env = child_environment(num_processes, run_id, getattr(tracker, "uri", ""))
+        if _single_process(plan["config"], num_processes):
+            cmd, extra = single_process_command(config_path)
+            env.update(extra)
+        else:
+            cmd = launch_command(config_path, num_processes, plan["config"].get("accelerate_config"))
         log.info("%s: %s", plan["name"], " ".join(cmd))
         child_s = run_child(cmd, env, stage_dir / STAGE_LOG, log=log, cwd=os.getcwd())
         metrics = collect_metrics(stage_dir)
@@ -85,6 +89,11 @@ def _train(plan: dict[str, Any], parent_run_id: str, log, flow_run_id: str) -> d
     return finish(
         plan, run_id, metrics, flow_run_id, wall_s=round(wall, 2), child_s=round(child_s, 2), resumed_from=resumed
     )
+
+
+def _single_process(config: dict[str, Any], num_processes: int) -> bool:
+    """A comparison on one process: nothing in it is distributed, so it needs no launcher."""
+    return bool(config.get("compare_models")) and num_processes == 1 and not config.get("accelerate_config")
 
 
 def export_step(
