@@ -511,3 +511,25 @@ def test_answers_continued_from_one_prompt_cache_score_as_full_forwards(tiny_mod
         values = shared_prompts.continued_values(model, head, prefix, batch)
         assert values.shape == (5,) and torch.allclose(values, value_scores(model, head, batch), atol=1e-5)
     assert all(torch.equal(a, b) for a, b in zip(before, prefix.keys))
+
+
+def test_old_logprobs_and_values_read_off_the_sampling_steps(tiny_model_dir):
+    """PPO takes its old log-probs and values from the decoding steps; they are what the policy forward gives."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genie_core.model.value_head import attach_value_head
+    from genie_core.stages.ppo_rollout import generate, policy_forward
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    head = attach_value_head(model, init_std=0.5)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    torch.manual_seed(0)
+    rows = {"input_ids": [torch.randint(5, 500, (n,)).tolist() for n in (3, 9, 5, 1)]}
+    kwargs = {"max_new_tokens": 7, "do_sample": True, "temperature": 0.7, "top_k": 0, "top_p": 1.0}
+    sampled = generate(model, tokenizer, rows, kwargs, [tokenizer.eos_token_id], logprobs_at=0.7, value_head=head)
+    _, logprobs, values = policy_forward(model, head, sampled, 0.7)
+    real = sampled.response_mask.bool()
+    assert torch.allclose(sampled.logprobs[real], logprobs[real], atol=1e-5)
+    assert torch.allclose(sampled.values[real], values[real], atol=1e-5)
+    assert (sampled.values[~real] == 0).all() and sampled.values.abs().sum() > 0

@@ -65,13 +65,18 @@ def packs_exactly(model: nn.Module) -> bool:
     """
     if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
         return False
+    return probed_once(_VERDICTS, model, packing_probe, "Scoring with padded batches")
+
+
+def probed_once(verdicts: weakref.WeakKeyDictionary, model: nn.Module, probe, refusal: str) -> bool:
+    """``probe`` (None when the model qualifies, else why not) run once per model; a refusal is logged once."""
     inner = unwrap_model(model)  # DDP/DeepSpeed and peft wrappers share the verdict of the model inside
-    verdict = _VERDICTS.get(inner)
+    verdict = verdicts.get(inner)
     if verdict is None:
-        problem = packing_probe(inner)
+        problem = probe(inner)
         if problem:
-            logger.info("Scoring with padded batches: %s.", problem)
-        verdict = _VERDICTS[inner] = problem is None
+            logger.info("%s: %s.", refusal, problem)
+        verdict = verdicts[inner] = problem is None
     return verdict
 
 

@@ -17,11 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genie_core.extras.logging import get_logger
 from genie_core.model import packed
 from genie_core.model.value_head import forward_accepts, unwrap_model
-
-logger = get_logger(__name__)
 
 _ATOL = 1e-3
 _VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -120,14 +117,7 @@ def shares_prefixes(model: nn.Module) -> bool:
     """Whether pairs may be scored as trees for this model: a probe, once per model, against separate forwards."""
     if not packed.packs_exactly(model):
         return False
-    inner = unwrap_model(model)
-    verdict = _VERDICTS.get(inner)
-    if verdict is None:
-        problem = _probe(inner)
-        if problem:
-            logger.info("Scoring preference pairs without sharing their prompts: %s.", problem)
-        verdict = _VERDICTS[inner] = problem is None
-    return verdict
+    return packed.probed_once(_VERDICTS, model, _probe, "Scoring preference pairs without sharing their prompts")
 
 
 def _probe(model: nn.Module) -> str | None:

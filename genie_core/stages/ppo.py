@@ -136,14 +136,15 @@ def train(args, accelerator, model, head, reward, tokenizer, dataset, gen_kwargs
         step_start = time.time()
         rows = dataset[prompt_indices(step, len(dataset), rollout_size, t.seed, rank, world)]
         # every prompt of the step in one generate call: decoding is bound by reading the weights, so a step of 8
-        # rows costs about what a step of 4 does; scoring and updates then go micro-batch by micro-batch
+        # rows costs about what a step of 4 does. The old log-probs and values are read off the decoding steps (the
+        # policy is in eval mode, so they are what a forward would give); reference and reward scoring then go
+        # micro-batch by micro-batch
         tick = time.time()
-        sampled = generate(policy, tokenizer, rows, gen_kwargs, stop_ids)
+        sampled = generate(policy, tokenizer, rows, gen_kwargs, stop_ids, logprobs_at=temperature, value_head=head)
         gen_time, parts = time.time() - tick, []
         for i in range(0, len(sampled), micro):
             part = sampled.select(slice(i, i + micro))
             with torch.no_grad():
-                _, part.logprobs, part.values = policy_forward(model, head, part, temperature)
                 part.ref_logprobs = reference_logprobs(policy, part, temperature)
                 part.scores = reward(part)
             parts.append(part)

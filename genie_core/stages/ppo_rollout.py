@@ -180,18 +180,24 @@ def generate(
     stop_ids: list[int],
     logprobs_at: float | None = None,
     prefix: PromptPrefix | None = None,
+    value_head=None,
 ) -> Rollout:
     """Sample one response per prompt (``rows`` holds input_ids and reference columns) with the KV cache.
 
     ``logprobs_at`` (a temperature) also keeps the sampled tokens' log-probs under the model's raw logits at that
-    temperature, read off the decoding steps instead of a second forward over prompt and response. ``prefix`` is
-    the prompts' cache when the caller built it (to score other answers on it later); otherwise generation builds
-    one where grouping the prompts saves enough.
+    temperature, and ``value_head`` the head's value before each sampled token, both read off the decoding steps
+    instead of a second forward over prompt and response (PPO's old log-probs and values). ``prefix`` is the
+    prompts' cache when the caller built it (to score other answers on it later); otherwise generation builds one
+    where grouping the prompts saves enough.
     """
     device = next(model.parameters()).device
     queries, query_mask = left_pad(list(rows["input_ids"]), tokenizer.pad_token_id, device)
-    keep_logits = logprobs_at is not None
-    extra = {"output_logits": True, "return_dict_in_generate": True} if keep_logits else {}
+    keep_steps = logprobs_at is not None or value_head is not None
+    extra = {"return_dict_in_generate": True} if keep_steps else {}
+    if logprobs_at is not None:
+        extra["output_logits"] = True
+    if value_head is not None:
+        extra["output_hidden_states"] = True
     cache = prefix.cache() if prefix is not None else grouped_prefill(model, queries, query_mask)
     if cache is not None:
         extra["cache"] = cache
@@ -204,13 +210,17 @@ def generate(
         **gen_kwargs,
         **extra,
     )
-    sequences = output.sequences if keep_logits else output
+    sequences = output.sequences if keep_steps else output
     responses = sequences[:, queries.shape[1] :]
-    logprobs = None
-    if keep_logits and responses.shape[1]:
+    logprobs = values = None
+    if logprobs_at is not None and responses.shape[1]:
         logits = torch.stack(output.logits, dim=1).float() / logprobs_at
         logprobs = logprobs_from_logits(logits, responses)
-    if responses.shape[1] == 0:  # max_new_tokens=0 or an instant stop everywhere: keep one token per row
+    if value_head is not None and responses.shape[1]:
+        # each step's last hidden state sits at the position before the token it sampled: where the critic is read
+        values = value_head(torch.stack([step[-1][:, -1] for step in output.hidden_states], dim=1))
+    decoded = responses.shape[1] > 0
+    if not decoded:  # max_new_tokens=0 or an instant stop everywhere: keep one token per row
         responses = torch.full((len(queries), 1), stop_ids[0], dtype=torch.long, device=device)
     mask = response_mask_until_stop(responses, stop_ids)
     responses = responses.masked_fill(mask == 0, tokenizer.pad_token_id)
@@ -222,10 +232,16 @@ def generate(
     ]
     prompts = [tokenizer.decode(ids, skip_special_tokens=False) for ids in rows["input_ids"]]
     sampled = Rollout(queries, query_mask, responses, mask, prompts, texts, list(rows.get("reference") or []))
-    if keep_logits and logprobs is not None:
-        sampled.logprobs = logprobs[:, :width] * mask
-    elif keep_logits:  # nothing was decoded (an instant stop everywhere): score the stop token kept per row
-        sampled.logprobs = response_logprobs(model, sampled, logprobs_at)
+    if decoded:
+        sampled.logprobs = None if logprobs is None else logprobs[:, :width] * mask
+        sampled.values = None if values is None else values[:, :width] * mask
+    elif keep_steps:  # nothing was decoded: score the stop token kept per row with a forward
+        if value_head is not None:
+            _, logprobs, values = policy_forward(model, value_head, sampled, logprobs_at or 1.0)
+            sampled.values = values * mask
+        else:
+            logprobs = response_logprobs(model, sampled, logprobs_at)
+        sampled.logprobs = logprobs * mask if logprobs_at is not None else None
     return sampled
 
 
