@@ -11,8 +11,9 @@ Generation side by side (one process, alternating, median of ``--repeats``): the
 left-padded, the same token budget and seed, tokens counted up to each row's stop token for both:
 
 - ``rollout_vs_generate``: PPO's sampler (``ppo_rollout.generate``: prompts prefilled in length groups, then
-  ``model.generate`` from that cache) against ``model.generate`` on the same LoRA policy, ``--gen-batch`` prompts,
-  sampling at temperature 1 over the whole vocabulary as the demo's PPO does;
+  ``model.generate`` from that cache, keeping each step's log-probs and the critic's values as PPO does) against
+  ``model.generate`` on the same LoRA policy, ``--gen-batch`` prompts, sampling at temperature 1 over the whole
+  vocabulary as the demo's PPO does;
 - ``evaluate_vs_generate``: the evaluate step's greedy decoding with its log-probs read off the steps, against
   ``model.generate`` alone, ``--eval-batch`` prompts.
 """
@@ -121,6 +122,7 @@ def run_generation(ns) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from genie_core.model import smollm2_dir
+    from genie_core.model.value_head import ValueHead
     from genie_core.stages.ppo_rollout import generate, left_pad, response_mask_until_stop
     from genie_core.template import get_template
 
@@ -138,6 +140,7 @@ def run_generation(ns) -> dict:
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(smollm2_dir()).eval()
     policy = get_peft_model(base, LoraConfig(r=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")).eval()
+    head = ValueHead(base.config.hidden_size)
 
     def plain(model, rows, kwargs) -> int:
         queries, mask = left_pad(rows, tokenizer.pad_token_id, "cpu")
@@ -147,8 +150,10 @@ def run_generation(ns) -> dict:
         )  # fmt: skip
         return int(response_mask_until_stop(out[:, queries.shape[1] :], stop_ids).sum())
 
-    def ours(model, rows, kwargs, logprobs_at) -> int:
-        sampled = generate(model, tokenizer, {"input_ids": rows}, kwargs, stop_ids, logprobs_at=logprobs_at)
+    def ours(model, rows, kwargs, logprobs_at, head=None) -> int:
+        sampled = generate(
+            model, tokenizer, {"input_ids": rows}, kwargs, stop_ids, logprobs_at=logprobs_at, value_head=head
+        )
         return int(sampled.response_mask.sum())
 
     def timed(fn) -> float:
@@ -163,7 +168,8 @@ def run_generation(ns) -> dict:
     merged = policy.merge_and_unload()  # the evaluate step compares merged models
     cases = {
         "generate_policy": lambda: plain(policy, prompts[: ns.gen_batch], sample),
-        "rollout": lambda: ours(policy, prompts[: ns.gen_batch], sample, None),
+        # as PPO samples: the old log-probs and the critic's values are read off the same decoding steps
+        "rollout": lambda: ours(policy, prompts[: ns.gen_batch], sample, 1.0, head),
         "generate_merged": lambda: plain(merged, prompts[: ns.eval_batch], greedy),
         "evaluate": lambda: ours(merged, prompts[: ns.eval_batch], greedy, 1.0),
     }
