@@ -23,6 +23,7 @@ from genie_core.chat.args import help_lines, parse_infer_args
 from genie_core.chat.engine import EXPORT_INFO_FILE, load_inference_tokenizer
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
+from genie_core.hparams.parser import skip_unused_quantizer
 from genie_core.template.base import Template, _fill
 
 logger = get_logger(__name__)
@@ -299,6 +300,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE + help_lines(ExportArguments))
         return 0 if argv else 2
+    skip_unused_quantizer(argv)  # before the arguments import transformers' trainer (and with it bitsandbytes)
     args, (export_args,) = parse_infer_args(
         argv, ExportArguments, aliases={"export_dir": "output_dir"}, needs_output_dir=True
     )

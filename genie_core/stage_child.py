@@ -36,11 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     apply_quiet_env()
     from genie_core.extras.errors import GenieError
     from genie_core.hparams import get_args
+    from genie_core.hparams.parser import skip_unused_quantizer
     from genie_core.stages import run_stage
 
     args = None
     try:
-        skip_unused_quantizer(argv[0])
+        skip_unused_quantizer(argv)
         args = get_args(argv[0])
         run_stage(args)
     except StopRequested as exc:
@@ -59,17 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finish_quickly()
     return 0
-
-
-def skip_unused_quantizer(config_path: str) -> None:
-    """bitsandbytes costs seconds of every start (transformers' trainer imports peft, which imports it whenever it is
-    installed); a stage that does not quantize hides it before anything imports it."""
-    from genie_core.hparams.parser import load_config, setting
-
-    if setting(load_config(config_path), "quantization_bit") is None:
-        from genie_core.extras.notices import skip_bitsandbytes
-
-        skip_bitsandbytes()
 
 
 def finish_quickly() -> None:

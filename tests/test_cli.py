@@ -293,3 +293,20 @@ def test_bitsandbytes_kernel_notice_only_when_quantizing(tmp_path, tiny_model_di
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _KERNELS_NOTICE in proc.stderr
+
+
+def test_a_child_that_does_not_quantize_never_imports_bitsandbytes(tmp_path):
+    """The stage child and the export hide bitsandbytes (seconds of start-up) unless the command line quantizes."""
+    config = tmp_path / "c.yaml"
+    config.write_text("model_name_or_path: m\nstage: sft\n")
+    probe = (
+        "import sys; from genie_core.hparams.parser import skip_unused_quantizer; "
+        "skip_unused_quantizer(sys.argv[1:]); import peft; "
+        "print('bitsandbytes:', sys.modules.get('bitsandbytes', 'absent') is None)"
+    )
+    for extra, hidden in (([], True), (["quantization_bit=4"], False), (["--quantization_bit", "8"], False)):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, str(config), *extra], capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"bitsandbytes: {hidden}" in proc.stdout, (extra, proc.stdout)

@@ -517,6 +517,25 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[dict[str,
     return merge_config(file_cfg, overrides or {})
 
 
+def skip_unused_quantizer(tokens: list[str]) -> None:
+    """Hide bitsandbytes from a process whose command line does not quantize, before anything imports it.
+
+    transformers' training arguments import peft, which imports bitsandbytes whenever it is installed, and that
+    pulls in torch's compiler stack: about two seconds of every child's start. The config is only read here; a
+    line that cannot be read is left to the real parse to report, with bitsandbytes as it is.
+    """
+    try:
+        config_file, overrides = parse_cli_tokens(tokens)
+        raw = {**(load_config_file(config_file) if config_file else {}), **overrides}
+        if setting(raw, "quantization_bit") is not None:
+            return
+    except (ConfigError, OSError, ValueError):
+        return
+    from genie_core.extras.notices import skip_bitsandbytes
+
+    skip_bitsandbytes()
+
+
 def get_args(config_file: Optional[str] = None, overrides: Optional[dict[str, Any]] = None) -> GenieArgs:
     """Parse a YAML file plus overrides into validated arguments."""
     return build_args(load_config(config_file, overrides))
