@@ -46,12 +46,10 @@ from genie_core.stages.ppo_rollout import (
     Rollout,
     generate,
     left_pad,
-    response_logprobs,
     sampling_temperature,
-    value_scores,
 )
 from genie_core.stages.prefill import PromptPrefix, prompt_prefix
-from genie_core.stages.shared_prompts import continued_logprobs, continued_values
+from genie_core.stages.shared_prompts import answer_logprobs, answer_values
 from genie_core.template import get_template
 
 logger = get_logger(__name__)
@@ -268,10 +266,7 @@ def _divergences(
             prefix = prompt_prefix(ref_model, first.queries, first.query_mask)
         for name in names:
             part = answers[name][i]
-            if prefix is not None:
-                theirs = continued_logprobs(ref_model, prefix, part, temperature)
-            else:
-                theirs = response_logprobs(ref_model, part, temperature)
+            theirs = answer_logprobs(ref_model, prefix, part, temperature)
             out[name] += (own[name][i] - (theirs * part.response_mask).sum(-1)).tolist()
     return out
 
@@ -286,11 +281,7 @@ def _preference(model, rows: dict[str, list], size: int) -> dict[str, list[float
         prefix = prompt_prefix(model, pairs[0].queries, pairs[0].query_mask)  # both replies continue one prompt cache
         sums = []
         for pair in pairs:
-            if prefix is not None:
-                logprobs = continued_logprobs(model, prefix, pair)
-            else:
-                logprobs = response_logprobs(model, pair)
-            sums.append((logprobs * pair.response_mask).sum(-1))
+            sums.append((answer_logprobs(model, prefix, pair) * pair.response_mask).sum(-1))
         margins += (sums[0] - sums[1]).tolist()
     return {"pref_accuracy": [float(m > 0) for m in margins], "pref_margin": margins}
 
@@ -311,11 +302,7 @@ def _score_rewards(args, tokenizer, answers: dict[str, list[Rollout]], scores: d
         for parts in zip(*answers.values()):  # batch by batch: the reward model reads each batch's prompts once
             prefix = prompt_prefix(reward, parts[0].queries, parts[0].query_mask) if len(parts) > 1 else None
             for name, part in zip(answers, parts):
-                if prefix is not None:
-                    values = continued_values(reward, reward.v_head, prefix, part)
-                else:
-                    values = value_scores(reward, reward.v_head, part)
-                scores[name]["reward_mean"] += values.tolist()
+                scores[name]["reward_mean"] += answer_values(reward, reward.v_head, prefix, part).tolist()
 
 
 def write_outputs(out: Path, summary: dict, rows: dict, answers: dict[str, list[Rollout]], scores: dict) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from genie_core.stages.ppo_core import logprobs_from_logits
+from genie_core.stages.ppo_rollout import response_logprobs, value_scores
 from genie_core.stages.prefill import PromptPrefix
 
 if TYPE_CHECKING:
@@ -43,6 +44,20 @@ def continued_values(model, head, prefix: PromptPrefix, batch: Rollout) -> torch
         hidden = out.hidden_states[-1]
         parts.append(head(hidden[torch.arange(len(rows), device=hidden.device), lengths[rows]]))
     return torch.cat(parts).float()
+
+
+def answer_logprobs(model, prefix: PromptPrefix | None, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
+    """``continued_logprobs`` where the prompts' cache exists, else a forward over prompt + answer."""
+    if prefix is None:
+        return response_logprobs(model, batch, temperature)
+    return continued_logprobs(model, prefix, batch, temperature)
+
+
+def answer_values(model, head, prefix: PromptPrefix | None, batch: Rollout) -> torch.Tensor:
+    """``continued_values`` where the prompts' cache exists, else a forward over prompt + answer."""
+    if prefix is None:
+        return value_scores(model, head, batch)
+    return continued_values(model, head, prefix, batch)
 
 
 def _continue(model, prefix: PromptPrefix, batch: Rollout, **kwargs):
