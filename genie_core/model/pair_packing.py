@@ -26,7 +26,9 @@ _VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @dataclass
 class PairRow:
-    """Pairs as trees back to back: pair ``members[k]`` ends its branches at ``chosen_ends[k]``/``rejected_ends[k]``"""
+    """Pairs as trees back to back: pair ``members[k]`` ends its branches at ``chosen_ends[k]`` and
+    ``rejected_ends[k]``. The mask ``allowed`` is dense over the row (rows hold at most ``packed.ROW_BUDGET`` tokens).
+    """
 
     members: list[int]
     input_ids: torch.Tensor  # [1, T]

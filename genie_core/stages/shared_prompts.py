@@ -9,16 +9,11 @@ prompt token, then the answer, exactly the positions a full forward over prompt 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from genie_core.stages.ppo_core import logprobs_from_logits
-from genie_core.stages.ppo_rollout import response_logprobs, value_scores
+from genie_core.stages.ppo_rollout import Rollout, response_logprobs, value_scores
 from genie_core.stages.prefill import PromptPrefix
-
-if TYPE_CHECKING:
-    from genie_core.stages.ppo_rollout import Rollout
 
 # rows continued per forward: bounds the [rows, answer, vocabulary] logits (16 x 25 x 49k floats = 79 MB)
 ROWS_PER_PASS = 16
