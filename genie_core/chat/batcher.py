@@ -39,6 +39,7 @@ from genie_core.chat.textstream import TextStream
 from genie_core.extras.errors import GenieError
 from genie_core.extras.logging import get_logger
 from genie_core.extras.threads import ThreadBudget
+from genie_core.model.few_rows import few_row_linears
 
 logger = get_logger(__name__)
 
@@ -423,7 +424,8 @@ class Batcher:
         its own request or fails it alone: a failure is only ever reported to a request that fails by itself.
         """
         try:
-            self._decode(rows, join)
+            with few_row_linears(self.model):  # decode steps: the layout this CPU streams weights fastest in
+                self._decode(rows, join)
             return
         except Exception as exc:  # keep serving: find out which request the failure belongs to
             error = exc

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from genie_core.data.collator import PadCollator
 from genie_core.extras.logging import get_logger
+from genie_core.model.few_rows import few_row_linears
 
 logger = get_logger(__name__)
 PREDICTIONS_FILE = "generated_predictions.jsonl"
@@ -33,9 +34,10 @@ def generate_predictions(
         chunk = dataset[start : start + batch_size]
         features = [{"input_ids": ids} for ids in chunk["input_ids"]]
         batch = {k: v.to(device) for k, v in collate(features).items()}
-        output = model.generate(
-            **batch, eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id, use_cache=True, **gen_kwargs
-        )
+        with few_row_linears(model):
+            output = model.generate(
+                **batch, eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id, use_cache=True, **gen_kwargs
+            )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         for i, ids in enumerate(new_tokens.tolist()):
             rows.append(

@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
+from genie_core.model.few_rows import few_row_linears
 from genie_core.model.packed import pack_rows, packed_last_values, packs_exactly
 from genie_core.model.value_head import (
     assert_reward_model_dir,
@@ -201,15 +202,16 @@ def generate(
     cache = prefix.cache() if prefix is not None else grouped_prefill(model, queries, query_mask)
     if cache is not None:
         extra["cache"] = cache
-    output = model.generate(
-        input_ids=queries,
-        attention_mask=query_mask,
-        eos_token_id=stop_ids,
-        pad_token_id=tokenizer.pad_token_id,
-        use_cache=True,
-        **gen_kwargs,
-        **extra,
-    )
+    with few_row_linears(model):  # decode steps of a few rows: the layout this CPU streams weights fastest in
+        output = model.generate(
+            input_ids=queries,
+            attention_mask=query_mask,
+            eos_token_id=stop_ids,
+            pad_token_id=tokenizer.pad_token_id,
+            use_cache=True,
+            **gen_kwargs,
+            **extra,
+        )
     sequences = output.sequences if keep_steps else output
     responses = sequences[:, queries.shape[1] :]
     logprobs = values = None
