@@ -484,7 +484,8 @@ def test_grouped_prefill_generates_what_plain_generate_does(tiny_model_dir, monk
 
 def test_answers_continued_from_one_prompt_cache_score_as_full_forwards(tiny_model_dir, monkeypatch):
     """Two sets of answers read on one prompt cache (in passes of 2 rows) get the log-probs and reward-head values
-    of full forwards over prompt + answer; the cache is unchanged by being read."""
+    of full forwards over prompt + answer; the cache is unchanged by being read; a pass holds answers of similar
+    length and is only as wide as its longest."""
     from transformers import AutoModelForCausalLM
 
     from genie_core.model.value_head import attach_value_head
@@ -502,11 +503,16 @@ def test_answers_continued_from_one_prompt_cache_score_as_full_forwards(tiny_mod
     prefix = prompt_prefix(model, queries, query_mask)
     assert prefix is not None
     before = [k.clone() for k in prefix.keys]
+    widths = []
+    model.register_forward_pre_hook(lambda _m, _a, kw: widths.append(kw["input_ids"].shape), with_kwargs=True)
     for r_lens in ([4, 1, 6, 2, 5], [1, 3, 1, 6, 2]):
         response_mask = torch.tensor([[1] * n + [0] * (6 - n) for n in r_lens])
         batch = Rollout(queries, query_mask, torch.randint(5, 500, (5, 6)), response_mask)
         real = response_mask.bool()
+        widths.clear()
         mine = shared_prompts.continued_logprobs(model, prefix, batch, 0.7)
+        if r_lens[0] == 4:  # lengths 1, 2 | 4, 5 | 6: the last prompt token and each pass's longest answer
+            assert widths == [(2, 3), (2, 6), (1, 7)]
         assert torch.allclose(mine[real], response_logprobs(model, batch, 0.7)[real], atol=1e-5)
         values = shared_prompts.continued_values(model, head, prefix, batch)
         assert values.shape == (5,) and torch.allclose(values, value_scores(model, head, batch), atol=1e-5)

@@ -23,22 +23,23 @@ ROWS_PER_PASS = 16
 def continued_logprobs(model, prefix: PromptPrefix, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
     """Log-probs ``[N, R]`` of the answer tokens, as ``response_logprobs`` gives them (padding: any value)."""
     width_r = batch.responses.shape[1]
-    parts = []
+    taken = torch.zeros(batch.responses.shape, dtype=torch.float32, device=batch.responses.device)
     for rows, out in _continue(model, prefix, batch, logits_to_keep=width_r + 1):
-        logits = out.logits[:, :width_r].float() / temperature  # position j (last prompt token first) predicts j
-        parts.append(logprobs_from_logits(logits, batch.responses[rows]))
-    return torch.cat(parts)
+        width = out.logits.shape[1] - 1  # this pass's longest answer
+        logits = out.logits[:, :width].float() / temperature  # position j (last prompt token first) predicts j
+        taken[rows, :width] = logprobs_from_logits(logits, batch.responses[rows, :width])
+    return taken
 
 
 @torch.no_grad()
 def continued_values(model, head, prefix: PromptPrefix, batch: Rollout) -> torch.Tensor:
     """A reward model's score ``[N]`` of each prompt + answer (its head at the last real token): ``value_scores``."""
     lengths = batch.response_mask.sum(-1)  # the last real token sits at that position of the continuation
-    parts = []
+    scores = torch.zeros(len(batch), dtype=torch.float32, device=lengths.device)
     for rows, out in _continue(model, prefix, batch, logits_to_keep=1, output_hidden_states=True):
         hidden = out.hidden_states[-1]
-        parts.append(head(hidden[torch.arange(len(rows), device=hidden.device), lengths[rows]]))
-    return torch.cat(parts).float()
+        scores[rows] = head(hidden[torch.arange(len(rows), device=hidden.device), lengths[rows]]).float()
+    return scores
 
 
 def answer_logprobs(model, prefix: PromptPrefix | None, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
@@ -56,17 +57,25 @@ def answer_values(model, head, prefix: PromptPrefix | None, batch: Rollout) -> t
 
 
 def _continue(model, prefix: PromptPrefix, batch: Rollout, **kwargs):
-    """``(rows, output)`` per pass of ``ROWS_PER_PASS`` rows: the last prompt token and the answer over the cache."""
+    """``(rows, output)`` per pass: the last prompt token and the answer over the cache.
+
+    A pass takes up to ``ROWS_PER_PASS`` rows of similar answer length (shortest first) and is only as wide as its
+    longest answer, so short answers are not padded to the batch's longest.
+    """
+    lengths = batch.response_mask.sum(-1)
     inputs = torch.cat([batch.queries[:, -1:], batch.responses], dim=1)
     mask = torch.cat([batch.query_mask, batch.response_mask], dim=1)
     start = batch.query_mask.sum(-1, keepdim=True) - 1  # the last prompt token's position
     positions = start + torch.arange(inputs.shape[1], device=inputs.device)
+    order = torch.argsort(lengths, stable=True)
+    width_q = batch.queries.shape[1]
     for first in range(0, len(batch), ROWS_PER_PASS):
-        rows = torch.arange(first, min(first + ROWS_PER_PASS, len(batch)), device=inputs.device)
+        rows = order[first : first + ROWS_PER_PASS]
+        width = int(lengths[rows].max()) + 1
         out = model(
-            input_ids=inputs[rows],
-            attention_mask=mask[rows],
-            position_ids=positions[rows],
+            input_ids=inputs[rows, :width],
+            attention_mask=mask[rows, : width_q + width - 1],
+            position_ids=positions[rows, :width],
             cache=prefix.cache(rows),
             use_cache=True,
             **kwargs,
