@@ -6,11 +6,14 @@ import math
 import shutil
 from pathlib import Path
 
+import torch
 from transformers import Trainer
 
 from genie_core.data.collator import PackingCollator, PadCollator, drop_text_columns
+from genie_core.data.processors import IGNORE_INDEX
 from genie_core.extras.logging import get_logger, is_main_process
 from genie_core.extras.supervise import StopRequested, stop_requested
+from genie_core.model.value_head import keeps_logit_positions, unwrap_model
 from genie_core.stages.callbacks import LogCallback, StopOnSignal, quiet_progress
 from genie_core.stages.common import resume_checkpoint, save_metrics
 from genie_core.stages.device_defaults import resolve_gradient_checkpointing, step_tokens
@@ -20,12 +23,52 @@ from genie_core.tracking import tracking_callbacks
 logger = get_logger(__name__)
 
 
+# project to the vocabulary only where labels are scored when that skips at least this share of the positions
+_MIN_SKIPPED = 0.1
+
+
+def scored_positions(labels: torch.Tensor | None) -> torch.Tensor | None:
+    """Positions whose next token is a label in some row (what the loss reads), or None when nearly all are."""
+    if labels is None or labels.dim() != 2 or labels.shape[1] < 2:
+        return None
+    keep = (labels[:, 1:] != IGNORE_INDEX).any(0).nonzero().squeeze(1)
+    if len(keep) == 0 or len(keep) > (1 - _MIN_SKIPPED) * (labels.shape[1] - 1):
+        return None
+    return keep
+
+
+class LabelledLogitsTrainer(Trainer):
+    """A Trainer whose training forward projects to the vocabulary only at positions the loss scores.
+
+    The prompt's positions carry no label in SFT, yet the model's head turns each of them into a vocabulary-wide
+    row of logits (49k floats for SmolLM2) that the loss then ignores, forward and backward. Here the forward keeps
+    only the scored positions (``logits_to_keep`` as an index) and the loss reads the matching next tokens
+    (``shift_labels``): the same loss, without the wasted rows. Models that cannot take an index, a label smoother
+    or a custom loss function keep the Trainer's own path, and so does evaluation (its logits may feed metrics).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._keeps_positions = keeps_logit_positions(self.model) and hasattr(
+            unwrap_model(self.model), "loss_function"
+        )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        usable = self._keeps_positions and model.training and self.label_smoother is None
+        keep = scored_positions(inputs.get("labels")) if usable and self.compute_loss_func is None else None
+        if keep is not None:
+            inputs = {**inputs, "logits_to_keep": keep, "shift_labels": inputs["labels"][:, keep + 1]}
+        return super().compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
+
+
 def build_trainer(args, model, tokenizer, data, packing: bool = False, extra_callbacks=()) -> Trainer:
     training = args.training
     if args.data.group_by_length and not packing:
         training.train_sampling_strategy = "group_by_length"
     collator = PackingCollator() if packing else PadCollator(tokenizer.pad_token_id, pad_to_multiple_of=None)
-    trainer = Trainer(
+    trainer = LabelledLogitsTrainer(
         model=model,
         args=training,
         train_dataset=drop_text_columns(data.train) if data.train is not None else None,

@@ -1,0 +1,62 @@
+"""The SFT forward projects to the vocabulary only where labels are scored: same loss and gradients, fewer rows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genie_core.stages.trainer import LabelledLogitsTrainer, scored_positions
+
+
+def test_scored_positions_are_the_union_of_the_rows_labels():
+    labels = torch.full((2, 10), -100)
+    labels[0, 4:7] = 1
+    labels[1, 6:9] = 1
+    assert scored_positions(labels).tolist() == [3, 4, 5, 6, 7]  # position t predicts label t + 1
+    assert scored_positions(torch.ones(2, 10, dtype=torch.long)) is None  # pre-training: every position scores
+    assert scored_positions(torch.full((1, 10), -100)) is None
+    assert scored_positions(None) is None
+
+
+def _trainer(model, tmp_path, cls):
+    from transformers import Trainer, TrainingArguments
+
+    assert issubclass(cls, Trainer)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    return cls(model=model, args=args)
+
+
+@pytest.mark.parametrize("count", [None, "tokens"])
+def test_loss_and_gradients_match_the_trainers_own(tiny_model_dir, tmp_path, count):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, Trainer
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.train()
+    ids = torch.randint(3, 200, (2, 16))
+    labels = ids.clone()
+    labels[:, :9] = -100  # the prompts
+    labels[1, 13:] = -100  # a shorter answer, then padding
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    items = (labels[:, 1:] != -100).sum() if count else None
+
+    results = []
+    for cls in (Trainer, LabelledLogitsTrainer):
+        trainer = _trainer(model, tmp_path, cls)
+        model.zero_grad()
+        loss, outputs = trainer.compute_loss(model, dict(inputs), return_outputs=True, num_items_in_batch=items)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        results.append((loss.detach(), outputs.logits.shape, grads))
+    (plain, plain_shape, plain_grads), (mine, my_shape, my_grads) = results
+    torch.testing.assert_close(mine, plain, rtol=1e-5, atol=1e-6)
+    for got, want in zip(my_grads, plain_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert plain_shape[1] == 16 and my_shape[1] == 7  # positions 8..14 predict the scored labels 9..15
+
+    model.eval()  # evaluation keeps the full logits (metrics may read them)
+    with torch.no_grad():
+        _, outputs = _trainer(model, tmp_path, LabelledLogitsTrainer).compute_loss(model, dict(inputs), True)
+    assert outputs.logits.shape[1] == 16
