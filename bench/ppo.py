@@ -15,7 +15,9 @@ left-padded, the same token budget and seed, tokens counted up to each row's sto
   ``model.generate`` on the same LoRA policy, ``--gen-batch`` prompts, sampling at temperature 1 over the whole
   vocabulary as the demo's PPO does;
 - ``evaluate_vs_generate``: the evaluate step's greedy decoding with its log-probs read off the steps, against
-  ``model.generate`` alone, ``--eval-batch`` prompts.
+  ``model.generate`` alone, ``--eval-batch`` prompts;
+- ``layout_vs_generate``: ``model.generate`` on the policy with its decode-step matmuls in the layout this CPU
+  streams weights fastest in (``model/few_rows.py``; ``decode_layout`` says which was chosen), against plain.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ def run_generation(ns) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from genie_core.model import smollm2_dir
+    from genie_core.model.few_rows import few_row_linears, swapped_is_faster
     from genie_core.model.value_head import ValueHead
     from genie_core.stages.ppo_rollout import generate, left_pad, response_mask_until_stop
     from genie_core.template import get_template
@@ -166,8 +169,15 @@ def run_generation(ns) -> dict:
     sample = {"max_new_tokens": ns.gen_tokens, "do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
     greedy = {"max_new_tokens": ns.gen_tokens, "do_sample": False}
     merged = policy.merge_and_unload()  # the evaluate step compares merged models
+
+    def swapped(model, rows, kwargs) -> int:
+        with few_row_linears(model):
+            return plain(model, rows, kwargs)
+
     cases = {
         "generate_policy": lambda: plain(policy, prompts[: ns.gen_batch], sample),
+        # the decode-step layout alone: model.generate with its Linear layers in the layout this CPU prefers
+        "generate_policy_layout": lambda: swapped(policy, prompts[: ns.gen_batch], sample),
         # as PPO samples: the old log-probs and the critic's values are read off the same decoding steps
         "rollout": lambda: ours(policy, prompts[: ns.gen_batch], sample, 1.0, head),
         "generate_merged": lambda: plain(merged, prompts[: ns.eval_batch], greedy),
@@ -182,6 +192,8 @@ def run_generation(ns) -> dict:
         "generate_tokens_per_s": round(speed["generate_policy"], 2),
         "rollout_tokens_per_s_side_by_side": round(speed["rollout"], 2),
         "rollout_vs_generate": round(speed["rollout"] / speed["generate_policy"], 3),
+        "decode_layout": "W @ x.T" if swapped_is_faster() else "F.linear",
+        "layout_vs_generate": round(speed["generate_policy_layout"] / speed["generate_policy"], 3),
         "eval_generate_tokens_per_s": round(speed["generate_merged"], 2),
         "evaluate_tokens_per_s": round(speed["evaluate"], 2),
         "evaluate_vs_generate": round(speed["evaluate"] / speed["generate_merged"], 3),
