@@ -115,3 +115,16 @@ def test_the_layout_is_measured_once_and_logged(monkeypatch, genie_logs):
         assert ("W @ x.T for 2-64 rows" in lines[0]) is first
     finally:
         swapped_is_faster.cache_clear()
+
+
+def test_a_forward_replaced_meanwhile_is_not_removed(tiny_model_dir, layout):
+    """Another block (another thread) may replace a forward while this one runs: leaving, this one removes only
+    the forwards that are still its own."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    layout("swapped")
+    with few_row_linears(model):
+        theirs = model.lm_head.forward = lambda x: F.linear(x, model.lm_head.weight)
+    assert model.lm_head.__dict__["forward"] is theirs
+    assert sum("forward" in m.__dict__ for m in model.modules()) == 1

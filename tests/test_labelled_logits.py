@@ -60,3 +60,22 @@ def test_loss_and_gradients_match_the_trainers_own(tiny_model_dir, tmp_path, cou
     with torch.no_grad():
         _, outputs = _trainer(model, tmp_path, LabelledLogitsTrainer).compute_loss(model, dict(inputs), True)
     assert outputs.logits.shape[1] == 16
+
+
+def test_only_models_whose_loss_takes_shift_labels_keep_positions():
+    """Causal LMs that compute their own loss from the full labels (Bart's, XLNet's) keep the Trainer's path."""
+    from transformers import BartForCausalLM, GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM, XLNetLMHeadModel
+
+    from genie_core.stages.trainer import reads_shift_labels
+
+    assert all(reads_shift_labels(c) for c in (LlamaForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel))
+    assert not any(reads_shift_labels(c) for c in (BartForCausalLM, XLNetLMHeadModel))
+
+
+def test_label_smoothing_keeps_the_trainers_path(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).train()
+    plain = LabelledLogitsTrainer(model=model, args=TrainingArguments(str(tmp_path), report_to=[], use_cpu=True))
+    smoothed = TrainingArguments(str(tmp_path), report_to=[], use_cpu=True, label_smoothing_factor=0.1)
+    assert plain._keeps_positions and not LabelledLogitsTrainer(model=model, args=smoothed)._keeps_positions

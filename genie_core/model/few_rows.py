@@ -91,14 +91,15 @@ def _swappable(module: nn.Module) -> bool:
 @contextlib.contextmanager
 def few_row_linears(model: nn.Module):
     """Within the block, the model's Linear layers take the faster layout for few rows where this CPU has one."""
-    taken: list[nn.Module] = []
-    if any(_swappable(m) for m in model.modules()) and swapped_is_faster():
-        for module in model.modules():
-            if _swappable(module):
-                module.forward = functools.partial(swapped_linear, module)
-                taken.append(module)
+    taken: list[tuple[nn.Module, functools.partial]] = []
     try:
+        if any(_swappable(m) for m in model.modules()) and swapped_is_faster():
+            for module in model.modules():
+                if _swappable(module):
+                    module.forward = functools.partial(swapped_linear, module)
+                    taken.append((module, module.forward))
         yield len(taken)
     finally:
-        for module in taken:
-            module.__dict__.pop("forward", None)
+        for module, ours in taken:  # only what is still ours: another block (another thread) may have replaced it
+            if module.__dict__.get("forward") is ours:
+                del module.__dict__["forward"]

@@ -37,6 +37,18 @@ def scored_positions(labels: torch.Tensor | None) -> torch.Tensor | None:
     return keep
 
 
+def reads_shift_labels(model_class: type) -> bool:
+    """Whether the model class's forward hands its keyword arguments to ``self.loss_function`` (transformers' causal-LM
+    loss, which takes ``shift_labels``); some causal LMs compute their own loss from the full ``labels``."""
+    import inspect
+
+    try:
+        source = inspect.getsource(model_class.forward)
+    except (OSError, TypeError):
+        return False
+    return "self.loss_function(" in source and "**kwargs" in source
+
+
 class LabelledLogitsTrainer(Trainer):
     """A Trainer whose training forward projects to the vocabulary only at positions the loss scores.
 
@@ -49,13 +61,18 @@ class LabelledLogitsTrainer(Trainer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._keeps_positions = keeps_logit_positions(self.model) and hasattr(
-            unwrap_model(self.model), "loss_function"
+        self._keeps_positions = (
+            keeps_logit_positions(self.model)
+            and reads_shift_labels(type(unwrap_model(self.model)))
+            and self.args.n_gpu <= 1  # DataParallel would split the index tensor across devices like a batch
+            and self.label_smoother is None
+            and self.compute_loss_func is None
+            and getattr(self.accelerator, "parallelism_config", None) is None  # context parallel shifts its own
         )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        usable = self._keeps_positions and model.training and self.label_smoother is None
-        keep = scored_positions(inputs.get("labels")) if usable and self.compute_loss_func is None else None
+        usable = self._keeps_positions and model.training and "shift_labels" not in inputs
+        keep = scored_positions(inputs.get("labels")) if usable else None
         if keep is not None:
             inputs = {**inputs, "logits_to_keep": keep, "shift_labels": inputs["labels"][:, keep + 1]}
         return super().compute_loss(
