@@ -21,7 +21,7 @@ ROWS_PER_PASS = 16
 
 @torch.no_grad()
 def continued_logprobs(model, prefix: PromptPrefix, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
-    """Log-probs ``[N, R]`` of the answer tokens, as ``response_logprobs`` gives them (padding: any value)."""
+    """Log-probs ``[N, R]`` of the answer tokens, as ``response_logprobs`` gives them (zeros past each answer)."""
     width_r = batch.responses.shape[1]
     taken = torch.zeros(batch.responses.shape, dtype=torch.float32, device=batch.responses.device)
     for rows, out in _continue(model, prefix, batch, logits_to_keep=width_r + 1):
