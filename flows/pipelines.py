@@ -16,6 +16,7 @@ from prefect import flow
 
 from genie_core.pipeline.plan import plan_pipeline
 from genie_core.pipeline.spec import load_pipeline
+from genie_core.pipeline.steps import warm_start
 from genie_core.pipeline.summary import summarize
 from tasks.runs import pipeline_run, run_step
 
@@ -39,7 +40,7 @@ def run_pipeline(config: str, overrides: dict[str, Any] | None = None) -> dict[s
     spec = load_pipeline(config, overrides)
     plans = plan_pipeline(spec)
     results: dict[str, dict] = {}
-    with pipeline_run(spec, plans) as parent:
+    with warm_start(plans), pipeline_run(spec, plans) as parent:  # the warm imports overlap the parent run
         for plan in plans:
             results[plan.name] = run_step(plan, results, parent)
         return summarize(spec, plans, results, parent)

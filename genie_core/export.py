@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genie_core.chat.args import help_lines, parse_infer_args
-from genie_core.chat.engine import EXPORT_INFO_FILE, load_inference_tokenizer
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
 from genie_core.hparams.parser import skip_unused_quantizer
@@ -73,6 +72,7 @@ def check_export(args) -> Path:
 
 def export_model(args, export_args: ExportArguments | None = None) -> Path:
     """Merge, save and atomically publish the model to ``args.training.output_dir``; returns that path."""
+    from genie_core.chat.engine import EXPORT_INFO_FILE, load_inference_tokenizer  # torch: not for --help
     from genie_core.model import load_model
 
     export_args = export_args or ExportArguments()
@@ -308,7 +308,15 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def command(argv: list[str]) -> int:
+    """``python -m genie_core.export``: the same environment and error handling as the `genie` command."""
     from genie_core.extras.entry import run_main
 
-    sys.exit(run_main(main))  # same environment and error handling as the `genie` command
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    from genie_core.extras.warm import run_warm
+
+    status = run_warm("genie_core.export:command", sys.argv[1:])  # forked from a pipeline's warm interpreter
+    sys.exit(command(sys.argv[1:]) if status is None else status)

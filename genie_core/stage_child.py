@@ -72,4 +72,7 @@ def finish_quickly() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from genie_core.extras.warm import run_warm
+
+    status = run_warm("genie_core.stage_child:main", sys.argv[1:])  # forked from a pipeline's warm interpreter
+    sys.exit(main() if status is None else status)

@@ -11,13 +11,13 @@ from genie_core.extras import threads
 def test_threads_split_the_free_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cores", lambda: 8)
-    monkeypatch.setattr(threads, "busy_cores", lambda: 0.2)
+    monkeypatch.setattr(threads, "busy_cores", lambda **kw: 0.2)
     assert threads.threads_per_process(1)[0] == 8
     assert threads.threads_per_process(2)[0] == 4
-    monkeypatch.setattr(threads, "busy_cores", lambda: 5.6)  # a board and an API server hold most cores
+    monkeypatch.setattr(threads, "busy_cores", lambda **kw: 5.6)  # a board and an API server hold most cores
     count, reason = threads.threads_per_process(1)
     assert count == 2 and "5.6 busy" in reason
-    monkeypatch.setattr(threads, "busy_cores", lambda: 8.0)
+    monkeypatch.setattr(threads, "busy_cores", lambda **kw: 8.0)
     assert threads.threads_per_process(3)[0] == 1  # never zero
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert threads.threads_per_process(1) == (3, "OMP_NUM_THREADS=3 from the environment")
@@ -27,6 +27,8 @@ def test_busy_cores_sees_a_spinning_process():
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         assert threads.busy_cores(0.5) >= 0.7
+        # a pipeline's own warm interpreter, importing while a stage launches, is not other work
+        assert threads.busy_cores(0.5, ours=(spinner.pid,)) <= 0.3
     finally:
         spinner.kill()
         spinner.wait()

@@ -50,22 +50,42 @@ def _cpu_times(allowed: set[int] | None) -> dict[int, tuple[float, float]] | Non
     return times or None
 
 
-def busy_cores(sample_s: float = 0.2) -> float:
-    """How many of this process's cores other work keeps busy, sampled over ``sample_s``; 0 where unknown."""
+def busy_cores(sample_s: float = 0.2, ours: tuple[int, ...] = ()) -> float:
+    """How many of this process's cores other work keeps busy, sampled over ``sample_s``; 0 where unknown.
+
+    ``ours``: processes whose CPU time is not other work (a pipeline's warm interpreter, importing while the first
+    stage launches, is done by the time that stage computes).
+    """
     allowed = _allowed()
-    before = _cpu_times(allowed)
+    before, own_before = _cpu_times(allowed), _process_jiffies(ours)
     if before is None:
         return 0.0
     time.sleep(sample_s)
-    after = _cpu_times(allowed)
+    after, own_after = _cpu_times(allowed), _process_jiffies(ours)
     if after is None:
         return 0.0
-    busy = 0.0
+    busy, spans = 0.0, []
     for core, (busy_before, total_before) in before.items():
         busy_after, total_after = after.get(core, (busy_before, total_before))
         if total_after > total_before:
             busy += (busy_after - busy_before) / (total_after - total_before)
-    return busy
+            spans.append(total_after - total_before)
+    if spans and own_after > own_before:
+        busy -= (own_after - own_before) / (sum(spans) / len(spans))
+    return max(busy, 0.0)
+
+
+def _process_jiffies(pids: tuple[int, ...]) -> float:
+    """User + system CPU time of ``pids`` (all their threads) in jiffies; gone or unreadable ones count 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += float(fields[11]) + float(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def threads_per_process(num_processes: int = 1) -> tuple[int, str]:
@@ -73,8 +93,11 @@ def threads_per_process(num_processes: int = 1) -> tuple[int, str]:
     given = os.environ.get("OMP_NUM_THREADS", "").strip()
     if given.isdigit() and int(given) > 0:
         return int(given), f"OMP_NUM_THREADS={given} from the environment"
+    from genie_core.extras.warm import serving_pid
+
     cores = usable_cores()
-    busy = min(busy_cores(), cores - 1)
+    warm = serving_pid()
+    busy = min(busy_cores(ours=(warm,) if warm else ()), cores - 1)
     free = max(1, round(cores - busy))
     threads = max(1, free // max(1, num_processes))
     ranks = f"{num_processes} process{'es' if num_processes > 1 else ''}"

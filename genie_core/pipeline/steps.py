@@ -11,15 +11,18 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from genie_core.extras.env import runs_dir
 from genie_core.extras.locks import DirLock
 from genie_core.extras.process import run_child
+from genie_core.extras.warm import warm_interpreter
 from genie_core.hparams import dump_config
 from genie_core.hparams.parser import setting
-from genie_core.pipeline.plan import MERGED_DIR, read_result
+from genie_core.pipeline.plan import MERGED_DIR, StepPlan, is_done, read_result
 from genie_core.pipeline.selection import METRIC_TAG, evidence_tags, gate_decision, heldout_evidence, select_best
 from genie_core.pipeline.step_run import (
     STAGE_LOG,
@@ -36,6 +39,16 @@ from genie_core.tracking import get_tracker
 
 EXPORT_CONFIG = "export_config.yaml"
 SELECTION_FILE = "selection.json"
+
+
+@contextmanager
+def warm_start(plans: list[StepPlan]) -> Iterator[None]:
+    """One warm interpreter (``extras/warm.py``) for the children of the steps still to run; none when every step
+    is done, so a cached re-run imports nothing."""
+    pending = [plan for plan in plans if plan.kind in ("train", "evaluate", "export") and not is_done(plan)]
+    log_path = Path(pending[0].stage_dir).parent / "warm.log" if pending else Path(os.devnull)
+    with warm_interpreter(log_path, child_environment(1, "", ""), wanted=bool(pending)):
+        yield
 
 
 def tokenize_step(plan: dict[str, Any], log: logging.Logger | logging.LoggerAdapter) -> dict[str, Any]:

@@ -43,4 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from genie_core.extras.warm import run_warm
+
+    status = run_warm("genie_core.pipeline.tokenize_child:main", sys.argv[1:])
+    sys.exit(main() if status is None else status)
