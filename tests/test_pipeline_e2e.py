@@ -145,7 +145,7 @@ def task_states(flow_run_id, settle_s: float = 30.0) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         while True:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            states = {run.name: run.state.name for run in runs}
+            states = {run.name: run.state.name if run.state else "Pending" for run in runs}  # no state yet: in flight
             if not {"Running", "Pending", "Scheduled"} & set(states.values()) or time.monotonic() > deadline:
                 return states
             time.sleep(0.5)
@@ -218,6 +218,18 @@ def test_failed_stage_resumes_from_checkpoint_while_earlier_stage_is_cached(fini
     records = [json.loads(line) for line in (sft2 / "trainer_log.jsonl").read_text().splitlines()]
     assert [r["current_steps"] for r in records if "loss" in r] == [1, 2, 3, 4]  # steps 1-2 were not run again
     assert json.loads((sft2 / "trainer_state.json").read_text())["global_step"] == 4
+
+
+def test_every_stage_child_started_warm(finished):
+    """Each child (training, comparison, export) forked its stage from the pipeline's warm interpreter instead of
+    importing torch and transformers again; the resumed launch too."""
+    from genie_core.extras import warm
+
+    if warm._accelerator_visible():
+        pytest.skip("a GPU is visible: children start cold there")
+    for name in ("sft", "sft2", "evaluate", "export"):
+        log = (step_dir(finished, name) / "stage.log").read_text()
+        assert log.count("==> ") >= 1 and log.count("Started warm") == log.count("==> "), log[-2000:]
 
 
 def test_second_run_is_all_cache_hits_and_launches_nothing(finished):

@@ -53,6 +53,8 @@ sys.exit(status)
 @pytest.fixture()
 def served(tmp_path, monkeypatch):
     """A warm interpreter (preloading json) whose children may import the test's entry module."""
+    if warm._accelerator_visible():
+        pytest.skip("a GPU is visible: every child starts cold there")
     (tmp_path / "probe_entry.py").write_text(textwrap.dedent(ENTRY))
     (tmp_path / "probe_child.py").write_text(textwrap.dedent(CHILD))
     pythonpath = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1])])
@@ -134,6 +136,13 @@ def test_no_warm_interpreter_means_cold(tmp_path, monkeypatch):
     assert warm.run_warm("probe_entry:main", []) is None
     monkeypatch.setenv(warm.WARM_ENV, str(tmp_path / "nothing-listens-here"))
     assert warm.run_warm("probe_entry:main", []) is None  # a stale address: cold, not a failure
+
+
+def test_a_visible_gpu_turns_it_off(monkeypatch):
+    monkeypatch.setattr(warm, "_accelerator_visible", lambda: True)
+    assert not warm.enabled()
+    with warm.warm_interpreter(os.devnull, dict(os.environ), preload=("json",)) as path:
+        assert path is None and warm.WARM_ENV not in os.environ
 
 
 def test_only_import_time_variables_must_match():

@@ -12,11 +12,12 @@ takes them over and runs the same ``main``. The child then only waits: it passes
 worker and exits with the worker's status. The worker stops (as a parent-death signal would stop it) when the
 child is gone, so killing the child's process tree still stops the stage.
 
-The fork inherits only imported modules: nothing in the warm interpreter has run a model, started a Python thread
-or touched an accelerator. A child starts cold, exactly as before, when no warm interpreter is set, when it is
-several ranks (``WORLD_SIZE`` > 1), or when its environment differs from the warm one in a variable that a library
-may have read while importing (``RUNTIME_ENV`` lists those read later); the warm interpreter says why in the
-child's log. ``GENIE_WARM_START=0`` turns it off.
+The fork inherits only imported modules: nothing in the warm interpreter has run a model or started a Python
+thread. A child starts cold, exactly as before, when no warm interpreter is set, when it is one of several ranks
+(``WORLD_SIZE`` > 1), or when its environment differs from the warm one in a variable that a library may have
+read while importing (``RUNTIME_ENV`` lists those read later); the warm interpreter says why in the child's log.
+Machines with a visible GPU start every child cold: an import may initialise the driver, and a fork of a process
+that did cannot use the device. ``GENIE_WARM_START=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -102,7 +103,16 @@ def enabled() -> bool:
         and hasattr(os, "fork")
         and hasattr(socket, "send_fds")
         and sys.platform.startswith("linux")
+        and not _accelerator_visible()
     )
+
+
+def _accelerator_visible() -> bool:
+    """A GPU the children could use. Importing torch and transformers may initialise its driver (a device count
+    at import), and a fork of a process that did cannot use the device, so GPU machines start children cold."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/kfd")
 
 
 def env_mismatch(warm: dict[str, str], child: dict[str, str]) -> str | None:
