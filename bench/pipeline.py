@@ -4,10 +4,11 @@
 
 ``--demo`` instead runs the demo pipeline (examples/pipelines/rlhf_smollm2.yaml unless another file is given)
 exactly as ``make demo`` does after set-up: ``genie run`` with a fresh runs directory and MLflow store and
-Prefect's temporary server. It prints the whole command's wall time, each stage's wall time, child-process time
-and training time, the time outside the stages (start-up, the Prefect server, the MLflow parent run, register),
-and the comparison's candidate-minus-baseline held-out reward with its 95% interval, so speed and the effect
-are read from the same run.
+Prefect's temporary server. It prints the whole command's wall time, each stage's wall time, child-process time,
+training time and start time (launch to the child's first log line: process start and imports), the time
+outside the stages (start-up, the Prefect server, the MLflow parent run, register), and the comparison's
+candidate-minus-baseline held-out reward with its 95% interval, so speed and the effect are read from the same
+run.
 
 Starts a Prefect server (its own PREFECT_HOME, 127.0.0.1), then runs ``genie run`` twice as a user would, in a
 fresh runs directory: sft -> sft2 (from sft) -> evaluate, a few steps each. Per stage it reports
@@ -125,6 +126,27 @@ def durations(flow_run_id: str, api: str) -> tuple[float, dict[str, float]]:
     return (flow.end_time - flow.start_time).total_seconds(), tasks
 
 
+def start_seconds(log: Path) -> int | None:
+    """Seconds from the child's launch (the log's ``==> date time $ cmd`` header) to its first genie log line: the
+    process start and imports a warm start saves (whole seconds, as the log stamps them)."""
+    import re
+    from datetime import datetime
+
+    if not log.is_file():
+        return None
+    launched = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        header = re.match(r"==> (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \$", line)
+        if header:
+            launched = datetime.strptime(header.group(1), "%Y-%m-%d %H:%M:%S")
+            continue
+        stamp = re.search(r"\[(\d\d:\d\d:\d\d) (INFO|WARNING) genie", line)
+        if launched is not None and stamp:
+            first = datetime.combine(launched.date(), datetime.strptime(stamp.group(1), "%H:%M:%S").time())
+            return int((first - launched).total_seconds()) % 86400
+    return None
+
+
 def demo(config: Path) -> dict:
     """``genie run`` of the demo on fresh stores; per-stage times from each stage's genie_result.json."""
     name = yaml.safe_load(config.read_text())["name"]
@@ -144,6 +166,7 @@ def demo(config: Path) -> dict:
             "wall_s": result.get("wall_s"),
             "child_s": result.get("child_s"),
             "train_runtime_s": round(result.get("metrics", {}).get("train_runtime", 0.0), 1) or None,
+            "start_s": start_seconds(path.parent / "stage.log"),
         }
     effect = None
     for path in (work / "runs" / name).glob("*/comparison.json"):
