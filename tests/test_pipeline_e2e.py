@@ -368,10 +368,13 @@ def test_two_rank_cpu_ddp_stage_after_pretokenizing(env, tiny_model_dir):
 
 
 def _descendants_with(marker: str) -> list[psutil.Process]:
+    """Processes naming ``marker`` (the run's directory), and warm interpreters and the stage workers forked from
+    them, whose command line is the warm interpreter's."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if marker in " ".join(proc.info["cmdline"] or []):
+            line = " ".join(proc.info["cmdline"] or [])
+            if marker in line or "genie_core.extras.warm" in line:
                 found.append(proc)
         except psutil.NoSuchProcess:
             pass

@@ -109,6 +109,22 @@ def test_sigterm_to_the_child_reaches_the_worker(served):
     assert proc.returncode == 143 and marker.read_text() == "SIGTERM"
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
+def test_a_stop_at_any_moment_leaves_no_worker_behind(served, delay):
+    """SIGTERM while the child connects, while the fork happens or just after: the child ends as a stopped one
+    and nothing it asked for keeps running."""
+    import psutil
+
+    folder, env = served
+    proc = _child(folder, env, "wait", str(folder / "stopped"))
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode in (143, -signal.SIGTERM)  # -15: stopped before it could pass anything on, as cold
+    interpreter = psutil.Process(warm.serving_pid())
+    _wait_for(lambda: not [c for c in interpreter.children() if c.status() != psutil.STATUS_ZOMBIE], 20)
+
+
 def test_killing_the_child_stops_the_worker(served):
     """SIGKILL leaves the child no chance to pass anything on: the worker sees it gone and stops itself."""
     folder, env = served

@@ -130,42 +130,56 @@ def env_mismatch(warm: dict[str, str], child: dict[str, str]) -> str | None:
 
 def run_warm(entry: str, argv: list[str]) -> int | None:
     """Run ``entry`` (``module:function``, called with ``argv``) in a worker forked from the warm interpreter and
-    return its exit status; None when this child should start cold (no warm interpreter, or it declined)."""
+    return its exit status; None when this child should start cold (no warm interpreter, or it declined).
+
+    Two phases: the request first, and the standard streams only once the warm interpreter has accepted it, so a
+    child that gives up waiting leaves no copy of its streams behind (its reader would never see them close).
+    """
     path = os.environ.get(WARM_ENV)
     if not path or not enabled() or os.environ.get("WORLD_SIZE", "1") != "1":
         return None
     from genie_core.extras.supervise import die_with_parent
 
     die_with_parent()  # as the cold child would: the launcher gone, this child stops (and its worker with it)
+    worker: list[int] = []
+    early: list[int] = []
+
+    def forward(signum, frame):
+        if not worker:
+            early.append(signum)  # passed on once the worker exists, or acted on here if we start cold
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker[0], signum)  # the worker leads its own session: it and whatever it started
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    reader = sock.makefile("r", encoding="utf-8")
     try:
         sock.settimeout(5.0)
         sock.connect(path)
         request = json.dumps(
             {"entry": entry, "argv": [sys.argv[0], *argv], "env": dict(os.environ), "cwd": os.getcwd()}
         ).encode()
-        socket.send_fds(sock, [_HEADER.pack(len(request))], [0, 1, 2])
-        sock.sendall(request)
+        sock.sendall(_HEADER.pack(len(request)) + request)
         sock.settimeout(_READY_TIMEOUT_S)  # the warm interpreter may still be importing: that is worth waiting for
-        reader = sock.makefile("r", encoding="utf-8")
-        reply = reader.readline().split(" ", 1)
+        reply = reader.readline().strip().split(" ", 1)
+        if reply[0] == "ready":
+            socket.send_fds(sock, [b"s"], [0, 1, 2])
+            reply = reader.readline().strip().split(" ", 1)
     except OSError as exc:
-        print(f"[genie] warm start unavailable ({exc}); starting cold.", file=sys.stderr, flush=True)
-        sock.close()
-        return None
+        reply = ["cold", f"unavailable: {exc}"]
     if reply[0] != "pid":
+        sock.close()
         reason = reply[1].strip() if len(reply) > 1 else "no answer"
         print(f"[genie] warm start declined ({reason}); starting cold.", file=sys.stderr, flush=True)
-        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if early:  # asked to stop while we waited: as a cold child would have been
+            os.kill(os.getpid(), early[0])
         return None
-    worker = int(reply[1])
-
-    def forward(signum, frame):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    worker.append(int(reply[1]))
+    for signum in early:
+        forward(signum, None)
     sock.settimeout(None)
     try:
         status = reader.readline().split()
@@ -214,7 +228,8 @@ def warm_interpreter(
         time.sleep(0.02)  # it listens before importing anything heavy: a fraction of a second
     if not os.path.exists(path):
         _stop(proc)
-        os.rmdir(folder)
+        with contextlib.suppress(OSError):  # serve() removes it itself when it fails to listen
+            os.rmdir(folder)
         yield None
         return
     previous = os.environ.get(WARM_ENV)
@@ -292,15 +307,18 @@ def _accept(conn: socket.socket, listener, environ: dict[str, str], threads: int
     fds: list[int] = []
     try:
         conn.settimeout(10.0)
-        data, fds, _flags, _addr = socket.recv_fds(conn, _HEADER.size, 3)
-        (size,) = _HEADER.unpack(data)
-        raw = b""
-        while len(raw) < size:
-            chunk = conn.recv(size - len(raw))
-            if not chunk:
-                raise OSError("the child left before sending its request")
-            raw += chunk
-        request = json.loads(raw)
+        (size,) = _HEADER.unpack(_read_exactly(conn, _HEADER.size))
+        request = json.loads(_read_exactly(conn, size))
+        reason = _decline_reason(conn, request, environ, threads)
+        if reason:
+            with contextlib.suppress(OSError):
+                conn.sendall(f"cold {reason}\n".encode())
+            conn.close()
+            return
+        conn.sendall(b"ready\n")
+        _, fds, _flags, _addr = socket.recv_fds(conn, 1, 3)
+        if len(fds) != 3:
+            raise OSError(f"the child's standard streams did not arrive ({len(fds)} of 3)")
         conn.settimeout(None)
     except (OSError, ValueError, struct.error) as exc:
         print(f"warm: dropped a request ({exc})", flush=True)
@@ -308,34 +326,40 @@ def _accept(conn: socket.socket, listener, environ: dict[str, str], threads: int
             os.close(fd)
         conn.close()
         return
-    reason = None
-    if len(fds) != 3:
-        reason = "the child's standard streams did not arrive"
-    elif threads != 1:
-        reason = f"the warm interpreter runs {threads} Python threads, so forking it is not safe"
-    elif request["cwd"] != os.getcwd():
-        reason = "the child runs in another working directory"
-    elif _peer_gone(conn):
-        reason = "the child left while the warm interpreter was importing"
-    else:
-        key = env_mismatch(environ, request["env"])
-        if key:
-            reason = f"{key} differs from the warm interpreter's"
-    if reason:
-        with contextlib.suppress(OSError):
-            conn.sendall(f"cold {reason}\n".encode())
-        for fd in fds:
-            os.close(fd)
-        conn.close()
-        return
+    # blocked across the fork: a stop forwarded at once must meet the stage's handlers, not ours (which would end
+    # the worker as a success, or run the warm interpreter's clean-up in it)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     pid = os.fork()
     if pid == 0:
-        _worker(conn, [listener, *workers.values()], fds, request)  # never returns
+        _worker(conn, [listener, *workers.values()], fds, request, mask)  # never returns
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for fd in fds:
         os.close(fd)
     workers[pid] = conn
     with contextlib.suppress(OSError):
         conn.sendall(f"pid {pid}\n".encode())
+
+
+def _read_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise OSError("the child left before sending its request")
+        data += chunk
+    return data
+
+
+def _decline_reason(conn: socket.socket, request: dict, environ: dict[str, str], threads: int) -> str | None:
+    """Why this child should start cold, or None."""
+    if threads != 1:
+        return f"the warm interpreter runs {threads} Python threads, so forking it is not safe"
+    if request["cwd"] != os.getcwd():
+        return "the child runs in another working directory"
+    if _peer_gone(conn):
+        return "the child left while the warm interpreter was importing"
+    key = env_mismatch(environ, request["env"])
+    return f"{key} differs from the warm interpreter's" if key else None
 
 
 def _reap(workers: dict[int, socket.socket]) -> None:
@@ -356,12 +380,15 @@ def _reap(workers: dict[int, socket.socket]) -> None:
         conn.close()
 
 
-def _worker(conn: socket.socket, others: list[socket.socket], fds: list[int], request: dict) -> None:
-    """In the fork: become the child (its streams, directory, environment, arguments) and run its entry point."""
+def _worker(conn: socket.socket, others: list[socket.socket], fds: list[int], request: dict, mask) -> None:
+    """In the fork: become the child (its streams, directory, environment, arguments) and run its entry point.
+    Its exit status goes to the child directly (the warm interpreter reports it too, for a worker killed by a
+    signal), so the child does not depend on the warm interpreter outliving the stage."""
     code = 1
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the warm interpreter's own handler is not the stage's
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a stop that came meanwhile lands now, as a cold one would
         for other in others:  # the listener and other children's connections: theirs to close, not ours to hold
             other.close()
         os.setsid()
@@ -395,6 +422,8 @@ def _worker(conn: socket.socket, others: list[socket.socket], fds: list[int], re
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+        with contextlib.suppress(Exception):
+            conn.sendall(f"exit {code & 0xFF}\n".encode())
         os._exit(code)
 
 
@@ -430,15 +459,17 @@ def _run_exit_functions() -> None:
 def _follow_child(conn: socket.socket) -> None:
     """Stop when the child that asked for this worker is gone, as its parent-death signal would have stopped it:
     SIGTERM (a checkpoint, then exit), and SIGKILL if that does not end the process in time."""
-    from genie_core.extras.supervise import grace_seconds
+    from genie_core.extras.supervise import grace_seconds, stop_requested
 
     def watch() -> None:
         with contextlib.suppress(OSError):
             while conn.recv(64):
                 pass
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(grace_seconds() + 5.0)
-        os.kill(os.getpid(), signal.SIGKILL)
+        group = os.getpgid(0)  # this worker's session: it and whatever it started
+        if not stop_requested():  # a stop already passed on and then the child killed: its supervisor gave up
+            os.killpg(group, signal.SIGTERM)
+            time.sleep(grace_seconds() + 5.0)
+        os.killpg(group, signal.SIGKILL)
 
     threading.Thread(target=watch, name="genie-warm-follow", daemon=True).start()
 
