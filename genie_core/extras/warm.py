@@ -320,8 +320,8 @@ def _accept(conn: socket.socket, listener, environ: dict[str, str], threads: int
         if len(fds) != 3:
             raise OSError(f"the child's standard streams did not arrive ({len(fds)} of 3)")
         conn.settimeout(None)
-    except (OSError, ValueError, struct.error) as exc:
-        print(f"warm: dropped a request ({exc})", flush=True)
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
+        print(f"warm: dropped a request ({exc!r})", flush=True)
         for fd in fds:
             os.close(fd)
         conn.close()
@@ -436,6 +436,7 @@ def _python_threads() -> int:
 
 def _peer_gone(conn: socket.socket) -> bool:
     """Whether the child closed its end (it timed out waiting, or was stopped) before we got to its request."""
+    timeout = conn.gettimeout()
     try:
         conn.setblocking(False)
         return conn.recv(1, socket.MSG_PEEK) == b""
@@ -444,7 +445,7 @@ def _peer_gone(conn: socket.socket) -> bool:
     except OSError:
         return True
     finally:
-        conn.setblocking(True)
+        conn.settimeout(timeout)
 
 
 def _run_exit_functions() -> None:
