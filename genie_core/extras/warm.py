@@ -41,8 +41,8 @@ from pathlib import Path
 WARM_ENV = "GENIE_WARM_SOCKET"
 SWITCH_ENV = "GENIE_WARM_START"
 
-# what every stage child imports before its first log line (measured with -X importtime: about 10 s of the SFT
-# child's 11 s on 2 cores); a missing optional one is skipped
+# what the stage children import before their first log line (measured with -X importtime: about 10 s of the SFT
+# child's 11 s on 2 cores), and each stage's own module; a missing optional one is skipped
 PRELOAD = (
     "torch",
     "transformers",
@@ -74,8 +74,6 @@ RUNTIME_ENV = (
     "KMP_AFFINITY",  # accelerate's launcher sets these for Intel OpenMP; torch's CPU wheels use GNU OpenMP
     "KMP_BLOCKTIME",
     "PYTHONUNBUFFERED",
-    "MLFLOW_RUN_ID",
-    "MLFLOW_TRACKING_URI",
     "RANK",
     "LOCAL_RANK",
     "WORLD_SIZE",
