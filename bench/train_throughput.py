@@ -1,6 +1,6 @@
 """SFT-LoRA throughput on SmolLM2-135M: our Trainer path vs a bare PyTorch loop, padded vs packed.
 
-Run: python bench/train_throughput.py [--steps 30] [--batch 4] [--cutoff 512]
+Run: python bench/train_throughput.py [--steps 30] [--batch 4] [--cutoff 512] [--model smollm2]
      python bench/train_throughput.py --workload w1 [--lf-data PATH/alpaca_en_demo.json]
 Prints one JSON line. All runs use the same model, adapter, optimizer and batches (sequential
 sampling), in the same process; the bare loop runs first and last and the faster counts, and
@@ -11,6 +11,12 @@ chatml, cutoff 512, batch 4, 30 steps, fp32, rows in file order): once with no p
 config) and once with ``packing: false``. It prints real (non-padding) tokens/s of each, their ratio, the time
 outside training (wall minus the trainer's runtime: imports, validation, loading, saving) and each run's peak RSS.
 The data is LLaMA-Factory's ``alpaca_en_demo.json`` twice over when ``--lf-data`` names it, else our alpaca set.
+
+On a GPU the default mode also measures the device's bf16 matmul peak in the same process and prints model FLOP
+utilisation (MFU) of each run against it. Model FLOPs per real token for LoRA training are
+``4 * N + 4 * L * s * d``: forward (2N) plus the input-gradient half of backward (2N; frozen weights get no weight
+gradient), where N counts the weights of every linear layer (the LM head included) and the attention term uses the
+mean sample length s, since packed samples do not attend to each other.
 """
 
 from __future__ import annotations
@@ -38,12 +44,14 @@ from genie_core.model import load_model, load_tokenizer  # noqa: E402
 from genie_core.template import get_template  # noqa: E402
 
 
-def _args(out: str, steps: int, batch: int, cutoff: int, packing: bool, group_by_length: bool = False):
+def _args(
+    out: str, steps: int, batch: int, cutoff: int, packing: bool, group_by_length: bool = False, model: str = "smollm2"
+):
     return get_args(
         None,
         {
             "stage": "sft",
-            "model_name_or_path": "smollm2",
+            "model_name_or_path": model,
             "template": "chatml",
             "finetuning_type": "lora",
             "lora_rank": 8,
@@ -147,7 +155,34 @@ def trainer_run(args, tokenizer, template, data) -> dict:
     result = trainer.train()
     steady, tokens = timer.times[2:], real_tokens[2 : len(timer.times)]
     step = statistics.median(steady)
-    return {"step_s": step, "tok_s": sum(tokens) / len(tokens) / step, "loss": result.metrics.get("train_loss")}
+    mean_len = statistics.mean(len(data.train[i]["input_ids"]) for i in range(min(len(data.train), 512)))
+    return {
+        "step_s": step,
+        "tok_s": sum(tokens) / len(tokens) / step,
+        "loss": result.metrics.get("train_loss"),
+        "flops_per_token": lora_flops_per_token(model, mean_len),
+    }
+
+
+def bf16_peak_tflops(size: int = 8192, reps: int = 30) -> float:
+    """The device's measured dense bf16 matmul rate: the ceiling MFU is quoted against (not the datasheet's)."""
+    a = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
+    for _ in range(5):
+        a @ b
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * size**3 * reps / (time.perf_counter() - start) / 1e12
+
+
+def lora_flops_per_token(model, mean_len: float) -> float:
+    """Training FLOPs per real token with frozen base weights (see the module docstring)."""
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    cfg = model.config
+    return 4 * linear + 4 * cfg.num_hidden_layers * mean_len * cfg.hidden_size
 
 
 def _w1_data(root: Path, lf_data: str | None) -> tuple[str, str]:
@@ -241,6 +276,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--cutoff", type=int, default=512)
+    parser.add_argument("--model", default="smollm2", help="a model name or folder (default mode only)")
     parser.add_argument("--workload", choices=["w1"], help="run `genie train` as a user would (see the docstring)")
     parser.add_argument("--lf-data", help="LLaMA-Factory's data/alpaca_en_demo.json, for the w1 workload")
     ns = parser.parse_args()
@@ -250,7 +286,7 @@ def main() -> None:
         return
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
-        padded_args = _args(tmp + "/pad", ns.steps, ns.batch, ns.cutoff, packing=False)
+        padded_args = _args(tmp + "/pad", ns.steps, ns.batch, ns.cutoff, packing=False, model=ns.model)
         tokenizer = load_tokenizer(padded_args.model)
         template = get_template("chatml", tokenizer)
         template.fix_tokenizer(tokenizer)
@@ -262,18 +298,27 @@ def main() -> None:
         collate = PadCollator(tokenizer.pad_token_id)
         bare_first = bare_loop(padded_args, tokenizer, batches, collate)
         ours_padded = trainer_run(padded_args, tokenizer, template, data)
-        packed_args = _args(tmp + "/pack", ns.steps, ns.batch, ns.cutoff, packing=True)
+        packed_args = _args(tmp + "/pack", ns.steps, ns.batch, ns.cutoff, packing=True, model=ns.model)
         ours_packed = trainer_run(packed_args, tokenizer, template, data)
-        grouped_args = _args(tmp + "/group", ns.steps, ns.batch, ns.cutoff, packing=False, group_by_length=True)
+        grouped_args = _args(
+            tmp + "/group", ns.steps, ns.batch, ns.cutoff, packing=False, group_by_length=True, model=ns.model
+        )
         ours_grouped = trainer_run(grouped_args, tokenizer, template, data)
         bare_again = bare_loop(padded_args, tokenizer, batches, collate)
         bare = min(bare_first, bare_again, key=lambda run: run["step_s"])
+        device = {"device": "cpu"}
+        if torch.cuda.is_available():
+            peak = bf16_peak_tflops()
+            device = {"device": torch.cuda.get_device_name(), "bf16_peak_tflops_measured": round(peak, 1)}
+            for name, run in (("padded", ours_padded), ("packed", ours_packed), ("grouped", ours_grouped)):
+                device[f"genie_{name}_mfu"] = round(run["tok_s"] * run["flops_per_token"] / 1e12 / peak, 3)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
                 "bench": "train_throughput",
-                "model": "SmolLM2-135M-Instruct",
+                "model": ns.model,
+                **device,
                 "steps": ns.steps,
                 "batch": ns.batch,
                 "cutoff_len": ns.cutoff,
