@@ -440,5 +440,8 @@ def test_dpo_groups_pairs_by_length_unless_told_otherwise(tmp_path, tiny_model_d
     grouped = list(iter(trainer._get_train_sampler(rows)))
     assert sorted(grouped) == list(range(64))
     assert spread(grouped) < 0.5 * spread(list(range(64)))  # file order is random here
+    evaluated = list(iter(trainer._get_eval_sampler(rows)))  # transformers' own would look for input_ids and fail
+    assert sorted(evaluated) == list(range(64)) and spread(evaluated) < 0.5 * spread(list(range(64)))
+    assert "eval_loss" in trainer.evaluate(trainer.train_dataset)  # a held-out split evaluates with the groups on
     plain, _ = _dpo_trainer(tiny_model_dir, pref_dir, tmp_path / "plain", max_steps=1, group_by_length=False)
     assert plain.args.train_sampling_strategy == "random"

@@ -162,12 +162,24 @@ class GenieDPOTrainer(DPOTrainer):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         if self.args.train_sampling_strategy != "group_by_length" or dataset is None:
             return super()._get_train_sampler(train_dataset)
+        return self._length_groups(dataset, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation groups by length too when training does: transformers would measure ``input_ids`` and fail."""
+        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None:
+            return super()._get_eval_sampler(eval_dataset)
+        return self._length_groups(eval_dataset, self.args.eval_batch_size)
+
+    def _length_groups(self, dataset, size: int):
+        import torch
         from transformers.trainer_pt_utils import LengthGroupedSampler
 
         columns = (dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])
         lengths = [len(p) + max(len(c), len(r)) for p, c, r in zip(*columns)]
-        size = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return LengthGroupedSampler(size, dataset=dataset, lengths=lengths)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return LengthGroupedSampler(
+            size, dataset=dataset, lengths=lengths, generator=torch.Generator().manual_seed(seed)
+        )
 
     @property
     def reference_free(self) -> bool:
