@@ -216,15 +216,25 @@ def _greedy(ids: list[int]) -> GenerationRequest:
     [
         ({"params": SamplingParams(do_sample=True, repetition_penalty=1e-300)}, "no valid distribution"),
         ({"params": SamplingParams(do_sample=True, temperature=float("nan"))}, "no valid distribution"),
-        ({"extra_ids": [10**6]}, "IndexError"),  # past the vocabulary: the prefill's embedding lookup raises
+        ({"extra_ids": "marker"}, "simulated prefill error"),  # the batch's prefill raises because of it
     ],
-    ids=["penalty-underflow", "nan-temperature", "token-past-vocab"],
+    ids=["penalty-underflow", "nan-temperature", "prefill-raises"],
 )
 def test_a_failing_request_fails_alone_in_its_batch(engine, patient_batcher, bad, error):
     """Door validation bypassed: whatever one request breaks, the four sharing its batch still complete."""
     prompts = [engine.encode(c) for c in GOOD_PROMPTS]
+    marker = engine.vocab_size - 1
+    assert not any(marker in ids for ids in prompts)
+    forward = patient_batcher._forward
+
+    def fails_on_marker(**inputs):
+        if (inputs["input_ids"] == marker).any():
+            raise RuntimeError("simulated prefill error")
+        return forward(**inputs)
+
+    patient_batcher._forward = fails_on_marker
     culprit = GenerationRequest(
-        prompts[0] + bad.get("extra_ids", []), bad.get("params", SamplingParams(do_sample=False)), 12
+        prompts[0] + ([marker] if "extra_ids" in bad else []), bad.get("params", SamplingParams(do_sample=False)), 12
     )
     requests = [_greedy(prompts[0]), _greedy(prompts[1]), culprit, _greedy(prompts[2]), _greedy(prompts[3])]
     handles = [patient_batcher.submit(r) for r in requests]
@@ -238,6 +248,18 @@ def test_a_failing_request_fails_alone_in_its_batch(engine, patient_batcher, bad
         assert stats["retries"] == 1
     else:  # the sampler flagged one row: it left, the others went on in the same batch
         assert stats["batches"] == 1 and stats["retries"] == 0
+
+
+def test_a_prompt_id_past_the_vocabulary_is_refused_before_the_device_sees_it(engine):
+    """On a GPU the embedding lookup of such an id is a device-side assert that poisons the process for every
+    request after it, so the batcher refuses it at the door, naming the id."""
+    ids = engine.encode(CONVERSATIONS[0])
+    with pytest.raises(GenieError, match=f"prompt token id {10**6} is not in the vocabulary"):
+        engine.batcher.submit(GenerationRequest(ids + [10**6]))
+    with pytest.raises(GenieError, match="prompt token id -1 is not in the vocabulary"):
+        engine.batcher.submit(GenerationRequest([-1] + ids))
+    (reply,) = engine.batcher.submit(_greedy(ids)).result()  # the engine goes on serving
+    assert reply.completion_tokens > 0
 
 
 def test_a_failed_decoding_step_resumes_each_request_alone(engine, patient_batcher):

@@ -55,3 +55,24 @@ def test_packing_true_is_refused_where_it_is_not_exact(monkeypatch):
     with pytest.raises(ConfigError, match="packing: true is not exact for this model: ToyModel"):
         packing.resolve_packing(True, model=None)
     assert packing.resolve_packing(None, model=None) is False  # unset: padded, and the log says why
+
+
+@pytest.mark.parametrize("model_type, packs", [("llama", True), ("bloom", False)])
+def test_probe_tells_half_precision_rounding_from_a_leak(model_type, packs):
+    """In bf16 a packed example's logits differ from its logits alone by a unit in the last place (0.002 on a
+    logit of 0.4), which a fixed float32 tolerance took for a leak; BLOOM's ALiBi does leak and stays refused."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from genie_core.model.packed import packing_probe
+
+    tiny = dict(vocab_size=600, hidden_size=32, num_attention_heads=4, max_position_embeddings=128)
+    extra = {"llama": dict(intermediate_size=64, num_hidden_layers=2, num_key_value_heads=2), "bloom": {"n_layer": 2}}
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(model_type, **tiny, **extra[model_type])
+    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)  # llama: sdpa; bloom: eager (its only one)
+    problem = packing_probe(model)
+    if packs:
+        assert problem is None
+    else:
+        assert problem and "attend to each other" in problem

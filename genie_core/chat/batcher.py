@@ -294,6 +294,7 @@ class Batcher:
             "retries": 0,  # batches that failed and were re-run request by request
         }
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self.embedding_rows = model.get_input_embeddings().weight.shape[0]
         self._table: TokenTable | None = None
         self._table_lock = threading.Lock()
         self._rows: list[_Row] = []  # every row of the batch being decoded, finished ones too
@@ -311,6 +312,10 @@ class Batcher:
         """Queue a request; events arrive on the returned handle (on ``loop`` for async callers)."""
         if request.n > self.config.max_batch_size:
             raise GenieError(f"n={request.n} exceeds max_batch_size={self.config.max_batch_size}.")
+        # on a GPU an id past the embedding is a device-side assert, which ends every later request too
+        outside = next((t for t in request.prompt_ids if not 0 <= t < self.embedding_rows), None)
+        if outside is not None:
+            raise GenieError(f"prompt token id {outside} is not in the vocabulary (0 to {self.embedding_rows - 1}).")
         handle = RequestHandle(request, loop)
         with self._cond:
             if self._closed:

@@ -147,7 +147,7 @@ def _probe(model: nn.Module) -> str | None:
     finally:
         model.train(was_training)
     gap = (tree - alone).abs().max().item()
-    if gap > _ATOL:
+    if gap > packed.rounding_tolerance(model, alone):
         attn = getattr(model.config, "_attn_implementation", None) or "default"
         return f"{type(model).__name__} (attention: {attn}) does not follow a 4D mask (gap {gap:.3g})"
     return None
