@@ -18,12 +18,16 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genie_core.chat.args import help_lines, parse_infer_args
 from genie_core.extras.errors import ConfigError
 from genie_core.extras.logging import get_logger
 from genie_core.hparams.parser import skip_unused_quantizer
 from genie_core.template.base import Template, _fill
+
+if TYPE_CHECKING:
+    import torch
 
 logger = get_logger(__name__)
 
@@ -70,6 +74,19 @@ def check_export(args) -> Path:
     return out
 
 
+def checkpoint_dtype(name_or_path) -> torch.dtype | None:
+    """The 16-bit dtype a local checkpoint's config.json declares, else None (float32 or unknown: keep float32)."""
+    import torch
+
+    config_file = Path(str(name_or_path)) / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    declared = config.get("dtype") or config.get("torch_dtype")
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(str(declared))
+
+
 def export_model(args, export_args: ExportArguments | None = None) -> Path:
     """Merge, save and atomically publish the model to ``args.training.output_dir``; returns that path."""
     from genie_core.chat.engine import EXPORT_INFO_FILE, load_inference_tokenizer  # torch: not for --help
@@ -78,9 +95,15 @@ def export_model(args, export_args: ExportArguments | None = None) -> Path:
     export_args = export_args or ExportArguments()
     out = check_export(args)
     tokenizer, template = load_inference_tokenizer(args)
+    saved_dtype = None
+    if args.model.compute_dtype in (None, "auto"):  # merge in float32, then save in the base's own dtype, so the
+        saved_dtype = checkpoint_dtype(args.model.model_name_or_path)  # export is the same file on CPU and GPU
+        args.model.compute_dtype = "float32"
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=False)
     if hasattr(model, "peft_config"):
         raise ConfigError("the adapters could not be merged into the base; export needs a full-precision base.")
+    if saved_dtype is not None:
+        model.to(saved_dtype)
 
     stop_ids = template.get_stop_token_ids(tokenizer)
     _set_generation_config(model, tokenizer, stop_ids, args.generating)

@@ -209,3 +209,25 @@ def test_jinja_chat_template_renders_like_the_template(name, tiny_tokenizer_dir)
                     chat_template=jinja,
                 )
                 assert theirs == ours, (system, bool(tool_list), len(messages))
+
+
+def test_a_16_bit_base_exports_in_its_own_dtype_merged_in_float32(tiny_model_dir, adapter_dir, tmp_path):
+    """The merge runs in float32 on any device and the file keeps the base's dtype: a bf16 base gives a bf16
+    export equal to the float32 merge rounded once, whatever machine exports it."""
+    import shutil
+
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    base16 = tmp_path / "base16"
+    shutil.copytree(tiny_model_dir, base16)
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).to(torch.bfloat16).save_pretrained(base16)
+    out = tmp_path / "exported"
+    assert main(_cli(base16, out, "--checkpoint_dir", str(adapter_dir))) == 0
+    saved = load_file(str(out / "model.safetensors"))
+    assert {t.dtype for t in saved.values()} == {torch.bfloat16}
+    base = AutoModelForCausalLM.from_pretrained(base16, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload().state_dict()
+    for name, tensor in saved.items():
+        torch.testing.assert_close(tensor, merged[name].to(torch.bfloat16), rtol=0, atol=0)

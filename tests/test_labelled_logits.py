@@ -79,3 +79,31 @@ def test_label_smoothing_keeps_the_trainers_path(tiny_model_dir, tmp_path):
     plain = LabelledLogitsTrainer(model=model, args=TrainingArguments(str(tmp_path), report_to=[], use_cpu=True))
     smoothed = TrainingArguments(str(tmp_path), report_to=[], use_cpu=True, label_smoothing_factor=0.1)
     assert plain._keeps_positions and not LabelledLogitsTrainer(model=model, args=smoothed)._keeps_positions
+
+
+def test_the_training_collator_finds_scored_positions_on_the_host(tiny_model_dir, tmp_path):
+    """Found on a GPU, the positions cost a device sync before every forward; the training collator finds them
+    before the batch is copied, evaluation batches carry nothing extra, and the loss is the same either way."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from genie_core.data.collator import PadCollator
+    from genie_core.stages.trainer import SCORED_KEY
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).train()
+    rows = Dataset.from_dict(
+        {
+            "input_ids": [list(range(5, 21)), list(range(7, 19))],
+            "labels": [[-100] * 9 + list(range(14, 21)), [-100] * 9 + list(range(16, 19))],
+        }
+    )
+    args = TrainingArguments(str(tmp_path), report_to=[], use_cpu=True, per_device_train_batch_size=2)
+    trainer = LabelledLogitsTrainer(
+        model=model, args=args, train_dataset=rows, eval_dataset=rows, data_collator=PadCollator(0)
+    )
+    (batch,) = list(trainer.get_train_dataloader())
+    assert batch[SCORED_KEY].tolist() == list(range(8, 15))
+    assert SCORED_KEY not in next(iter(trainer.get_eval_dataloader()))
+    with_key = trainer.compute_loss(model, dict(batch))
+    without = trainer.compute_loss(model, {k: v for k, v in batch.items() if k != SCORED_KEY})
+    torch.testing.assert_close(with_key, without)

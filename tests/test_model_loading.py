@@ -403,3 +403,29 @@ def test_a_kept_merged_base_gives_what_merging_again_gives(tiny_model_dir, train
     other = logits(merge_cache_dir=str(cache))
     assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2
     assert torch.allclose(other, logits(), atol=1e-5)
+
+
+def test_trainable_half_weights_become_float32_master_weights():
+    """Off the CPU (here the meta device stands in for a GPU) frozen weights stay 16-bit; trainable ones train in
+    float32, since an AdamW step of about the learning rate rounds away in bf16."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from genie_core.model.adapter import _upcast_trainable
+
+    config = AutoConfig.for_model(
+        "llama",
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    model.requires_grad_(False)
+    model.model.layers[1].mlp.requires_grad_(True)
+    _upcast_trainable(model)
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    assert all(d == torch.float32 for n, d in dtypes.items() if n.startswith("model.layers.1.mlp."))
+    assert all(d == torch.bfloat16 for n, d in dtypes.items() if not n.startswith("model.layers.1.mlp."))

@@ -1,8 +1,8 @@
 """Load the tokenizer and the model every stage trains or evaluates, then hand the model to ``init_adapter``.
 
 dtype rule (``compute_dtype``): ``auto`` means float32 on CPU, and on CUDA bfloat16 when the GPU supports it, else
-float16. Parameters that end up trainable in full/freeze tuning are kept in float32 when they would be float16 (or
-bfloat16 on CPU); LoRA weights are float32 (peft's default). Quantized (4/8-bit) bases compute in the same dtype.
+float16. Parameters that end up trainable in full/freeze tuning are float32 master weights (on CPU the whole model
+is float32); LoRA weights are float32 (peft's default). Quantized (4/8-bit) bases compute in the same dtype.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Only what the user left unset is chosen, and every choice is logged with the key
 - gradient checkpointing: on only when a training step would not fit the device's free memory without it
   (weights, gradients and Adam state of what trains, plus activations: about 34 bytes per hidden unit per token
   per layer in 16-bit, twice that in fp32, with SDPA or flash attention);
-- PPO's own optimizer uses fused AdamW on CUDA (the Trainer's default optimizer already is ``adamw_torch_fused``).
+- PPO's own optimizer uses fused AdamW on CUDA (the Trainer's default optimizer already is ``adamw_torch_fused``);
+- batches copy to the GPU without blocking the host (pinned memory, ``accelerator_config.non_blocking``): a
+  blocking copy per tensor drains the queue each step, and a step whose kernels are launched about as fast as
+  they run (a 1B model, LoRA, 8k tokens) then leaves the GPU waiting for the host.
 """
 
 from __future__ import annotations
@@ -90,8 +93,21 @@ def step_tokens(args) -> int:
     return int(args.training.per_device_train_batch_size or 1) * int(args.data.cutoff_len) * pairs
 
 
+def resolve_non_blocking_copies(args) -> bool:
+    """On CUDA with pinned batches and the accelerator config unset: copy them without blocking the host."""
+    t = args.training
+    if not torch.cuda.is_available() or "accelerator_config" in args.raw or not t.dataloader_pin_memory:
+        return False
+    config = getattr(t, "accelerator_config", None)
+    if config is None or not hasattr(config, "non_blocking"):
+        return False
+    config.non_blocking = True
+    return True
+
+
 def apply_device_defaults(args) -> None:
     """The device-dependent choices that do not need the model; logged."""
     note = resolve_mixed_precision(args)
     if note:
         logger.info("Device default: %s.", note)
+    resolve_non_blocking_copies(args)

@@ -49,6 +49,23 @@ def reads_shift_labels(model_class: type) -> bool:
     return "self.loss_function(" in source and "**kwargs" in source
 
 
+SCORED_KEY = "genie_scored_positions"
+
+
+class _WithScoredPositions:
+    """A collator whose batches also carry ``scored_positions`` of their labels (when some positions are skipped)."""
+
+    def __init__(self, collate) -> None:
+        self.collate = collate
+
+    def __call__(self, features):
+        batch = self.collate(features)
+        keep = scored_positions(batch.get("labels"))
+        if keep is not None:
+            batch[SCORED_KEY] = keep
+        return batch
+
+
 class LabelledLogitsTrainer(Trainer):
     """A Trainer whose training forward projects to the vocabulary only at positions the loss scores.
 
@@ -70,10 +87,25 @@ class LabelledLogitsTrainer(Trainer):
             and getattr(self.accelerator, "parallelism_config", None) is None  # context parallel shifts its own
         )
 
+    def get_train_dataloader(self):
+        """The training collator also finds the scored positions, on the host: found on the GPU, they would cost
+        a device sync before every forward."""
+        if not self._keeps_positions:
+            return super().get_train_dataloader()
+        collate = self.data_collator
+        self.data_collator = _WithScoredPositions(collate)
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = collate
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        found = SCORED_KEY in inputs
+        keep = inputs.pop(SCORED_KEY, None) if found else None
         usable = self._keeps_positions and model.training and "shift_labels" not in inputs
-        keep = scored_positions(inputs.get("labels")) if usable else None
-        if keep is not None:
+        if usable and not found:
+            keep = scored_positions(inputs.get("labels"))
+        if keep is not None and usable:
             inputs = {**inputs, "logits_to_keep": keep, "shift_labels": inputs["labels"][:, keep + 1]}
         return super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
