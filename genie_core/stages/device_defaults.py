@@ -9,7 +9,9 @@ Only what the user left unset is chosen, and every choice is logged with the key
 - PPO's own optimizer uses fused AdamW on CUDA (the Trainer's default optimizer already is ``adamw_torch_fused``);
 - batches copy to the GPU without blocking the host (pinned memory, ``accelerator_config.non_blocking``): a
   blocking copy per tensor drains the queue each step, and a step whose kernels are launched about as fast as
-  they run (a 1B model, LoRA, 8k tokens) then leaves the GPU waiting for the host.
+  they run (a 1B model, LoRA, 8k tokens) then leaves the GPU waiting for the host;
+- the Trainer's NaN/inf loss filter is off on CUDA: it reads each step's loss on the host between backward and
+  the optimizer step, a sync that stalls the GPU the same way; it only kept a bad step out of the logged average.
 """
 
 from __future__ import annotations
@@ -94,14 +96,27 @@ def step_tokens(args) -> int:
 
 
 def resolve_non_blocking_copies(args) -> bool:
-    """On CUDA with pinned batches and the accelerator config unset: copy them without blocking the host."""
-    t = args.training
-    if not torch.cuda.is_available() or "accelerator_config" in args.raw or not t.dataloader_pin_memory:
+    """On CUDA with neither pinning nor the accelerator config chosen: pin batches and copy them without blocking.
+
+    (genie's own default leaves batches unpinned, which on a CPU only costs a warning's worth of nothing.)
+    """
+    t, raw = args.training, args.raw
+    if not torch.cuda.is_available() or {"accelerator_config", "dataloader_pin_memory"} & set(raw):
         return False
     config = getattr(t, "accelerator_config", None)
     if config is None or not hasattr(config, "non_blocking"):
         return False
+    t.dataloader_pin_memory = True
     config.non_blocking = True
+    return True
+
+
+def resolve_nan_filter(args) -> bool:
+    """On CUDA with ``logging_nan_inf_filter`` unset: turn it off (see the module docstring)."""
+    t = args.training
+    if not torch.cuda.is_available() or "logging_nan_inf_filter" in args.raw or not t.logging_nan_inf_filter:
+        return False
+    t.logging_nan_inf_filter = False
     return True
 
 
@@ -110,4 +125,17 @@ def apply_device_defaults(args) -> None:
     note = resolve_mixed_precision(args)
     if note:
         logger.info("Device default: %s.", note)
-    resolve_non_blocking_copies(args)
+    copies = resolve_non_blocking_copies(args)
+    unfiltered = resolve_nan_filter(args)
+    if copies or unfiltered:
+        logger.info(
+            "Device default: no host sync per step (%s).",
+            ", ".join(
+                what
+                for what, on in (
+                    ("pinned batches copied without blocking; accelerator_config to choose", copies),
+                    ("logged loss not filtered for NaN; logging_nan_inf_filter: true to filter", unfiltered),
+                )
+                if on
+            ),
+        )

@@ -5,6 +5,11 @@ block-diagonal causal mask for its own models (SDPA, eager and flash attention a
 A model that ignores restarted positions (older remote code, a custom attention) would let examples attend across
 the boundary and change their loss. Rather than keep a list of such models, the stage runs the model once on two
 short examples, packed and alone, and packs only when the logits agree.
+
+On a GPU, exact is not enough: SDPA and eager attention run a packed row under a dense block-diagonal mask, so
+each example pays for the whole row, while flash attention's variable-length kernels skip the others. Measured on
+an H200 (1B llama, LoRA, 8 x 1024-token rows of 75-1000-token examples, SDPA): padded batches grouped by length
+49.5k real tokens/s, plain padded 37.3k, packed 33.2k. There, with no batching chosen, sft groups by length.
 """
 
 from __future__ import annotations
@@ -15,6 +20,34 @@ from genie_core.extras.logging import get_logger
 from genie_core.model.packed import packing_probe
 
 logger = get_logger(__name__)
+
+
+_VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+_BATCHING_KEYS = {"packing", "group_by_length", "train_sampling_strategy", "disable_shuffling"}
+
+
+def packing_is_slower(model) -> str | None:
+    """Why packed rows are the slower batching for this model on its device, or None."""
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        return None
+    attn = getattr(model.config, "_attn_implementation", None) or "eager"
+    if device.type != "cuda" or attn in _VARLEN_ATTENTION:
+        return None
+    return f"on a GPU {attn} attention runs a packed row under a dense mask, so packing is slower here"
+
+
+def choose_batching(args, model) -> bool:
+    """Whether sft packs; with no batching chosen on a GPU without variable-length attention it groups instead."""
+    data = args.data
+    if args.training.do_train and not _BATCHING_KEYS & set(args.raw):
+        why = packing_is_slower(model)
+        if why:
+            logger.info("Padded batches grouped by length: %s (set packing: true to pack anyway).", why)
+            data.group_by_length = True
+            return False
+    return resolve_packing(data.packing, model, data.group_by_length, args.training.do_train)
 
 
 def resolve_packing(requested: bool | None, model, group_by_length: bool = False, training: bool = True) -> bool:

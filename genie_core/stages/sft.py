@@ -8,7 +8,7 @@ from genie_core.eval.predict import generate_predictions, write_predictions
 from genie_core.extras.logging import get_logger, is_main_process
 from genie_core.model import load_model, load_tokenizer
 from genie_core.stages.common import prepare_output_dir, save_metrics
-from genie_core.stages.packing import resolve_packing
+from genie_core.stages.packing import choose_batching
 from genie_core.stages.trainer import build_trainer, evaluate_loss, train_and_save
 from genie_core.template import get_template
 
@@ -24,8 +24,8 @@ def run_sft(args) -> dict:
     if data.dropped:
         logger.warning("%d records dropped (see `genie data check`), first: %s", len(data.dropped), data.dropped[0])
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=args.training.do_train)
-    # on by default where it changes no example's loss; group_by_length keeps padded batches
-    packing = resolve_packing(args.data.packing, model, args.data.group_by_length, args.training.do_train)
+    # on by default where it changes no example's loss (on a GPU, where it is also the faster batching)
+    packing = choose_batching(args, model)
     trainer = build_trainer(args, model, tokenizer, data, packing=packing)
 
     results: dict = {}
