@@ -14,9 +14,9 @@ The data is LLaMA-Factory's ``alpaca_en_demo.json`` twice over when ``--lf-data`
 
 On a GPU the default mode also measures the device's bf16 matmul peak in the same process and prints model FLOP
 utilisation (MFU) of each run against it. Model FLOPs per real token for LoRA training are
-``4 * N + 4 * L * s * d``: forward (2N) plus the input-gradient half of backward (2N; frozen weights get no weight
-gradient), where N counts the weights of every linear layer (the LM head included) and the attention term uses the
-mean sample length s, since packed samples do not attend to each other.
+``4 * N + 6 * L * s * d``: forward (2N) plus the input-gradient half of backward (2N; frozen weights get no weight
+gradient), where N counts the weights of every linear layer (the LM head included); causal attention over the mean
+sample length s (packed samples do not attend to each other) is 2 L s d forward and twice that backward.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def lora_flops_per_token(model, mean_len: float) -> float:
     """Training FLOPs per real token with frozen base weights (see the module docstring)."""
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     cfg = model.config
-    return 4 * linear + 4 * cfg.num_hidden_layers * mean_len * cfg.hidden_size
+    return 4 * linear + 6 * cfg.num_hidden_layers * mean_len * cfg.hidden_size
 
 
 def _w1_data(root: Path, lf_data: str | None) -> tuple[str, str]:

@@ -78,13 +78,29 @@ def checkpoint_dtype(name_or_path) -> torch.dtype | None:
     """The 16-bit dtype a local checkpoint's config.json declares, else None (float32 or unknown: keep float32)."""
     import torch
 
-    config_file = Path(str(name_or_path)) / "config.json"
+    from genie_core.model.loader import resolve_model_path
+
+    path, gguf_file = resolve_model_path(str(name_or_path))  # pulled names (smollm2) and ~ too; hub ids: None
+    config_file = Path(path).expanduser() / "config.json"
+    if gguf_file:
+        return None
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     declared = config.get("dtype") or config.get("torch_dtype")
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(str(declared))
+
+
+def _cast_weights(model, dtype) -> None:
+    """``model.to(dtype)``, except the modules the model class keeps in float32 (MoE router biases, say)."""
+    keep = [
+        *(getattr(model, "_keep_in_fp32_modules", None) or []),
+        *(getattr(model, "_keep_in_fp32_modules_strict", None) or []),
+    ]
+    for name, param in model.named_parameters():
+        if param.is_floating_point() and not any(k in name.split(".") for k in keep):
+            param.data = param.data.to(dtype)
 
 
 def export_model(args, export_args: ExportArguments | None = None) -> Path:
@@ -103,7 +119,11 @@ def export_model(args, export_args: ExportArguments | None = None) -> Path:
     if hasattr(model, "peft_config"):
         raise ConfigError("the adapters could not be merged into the base; export needs a full-precision base.")
     if saved_dtype is not None:
-        model.to(saved_dtype)
+        logger.info(
+            "Merged in float32; saving in the base's %s (compute_dtype: bfloat16 merges in half the memory).",
+            str(saved_dtype).removeprefix("torch."),
+        )
+        _cast_weights(model, saved_dtype)
 
     stop_ids = template.get_stop_token_ids(tokenizer)
     _set_generation_config(model, tokenizer, stop_ids, args.generating)

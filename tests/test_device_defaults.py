@@ -94,20 +94,23 @@ def test_a_gpu_step_needs_no_host_sync_unless_the_user_chose(tiny_model_dir, dat
     assert not chose.training.accelerator_config.non_blocking and chose.training.logging_nan_inf_filter
 
 
-def test_sft_on_a_gpu_groups_by_length_instead_of_packing_under_a_dense_mask(tiny_model_dir, data_dir, tmp_path):
+def test_sft_on_a_gpu_groups_by_length_instead_of_packing_under_a_dense_mask(
+    tiny_model_dir, data_dir, tmp_path, monkeypatch
+):
     """Measured on an H200, SDPA packed rows ran slower than length-grouped batches; flash attention's varlen
-    kernels keep packing. A stub stands in for a model on a GPU (only the choice is checked, nothing runs)."""
+    kernels keep packing. The model is still on the CPU when this is chosen (the Trainer moves it), so the choice
+    follows the training device: ``is_available`` is patched to stand in for a GPU; nothing runs on it."""
     from genie_core.stages.packing import choose_batching, packing_is_slower
 
-    def on_gpu(attn):
-        param = types.SimpleNamespace(device=torch.device("cuda"))
-        return types.SimpleNamespace(
-            parameters=lambda: iter([param]), config=types.SimpleNamespace(_attn_implementation=attn)
-        )
+    def model(attn):
+        return types.SimpleNamespace(config=types.SimpleNamespace(_attn_implementation=attn))
 
-    assert "dense mask" in packing_is_slower(on_gpu("sdpa"))
-    assert packing_is_slower(on_gpu("flash_attention_2")) is None
+    assert "dense mask" in packing_is_slower(model("sdpa"), on_gpu=True)
+    assert packing_is_slower(model("sdpa"), on_gpu=False) is None
+    assert packing_is_slower(model("flash_attention_2"), on_gpu=True) is None
+    assert packing_is_slower(model("paged|flash_attention_2"), on_gpu=True) is None
     args = _args(tiny_model_dir, data_dir, tmp_path)
-    assert choose_batching(args, on_gpu("sdpa")) is False and args.data.group_by_length
     chose = _args(tiny_model_dir, data_dir, tmp_path, packing=False)
-    assert choose_batching(chose, on_gpu("sdpa")) is False and not chose.data.group_by_length
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_batching(args, model("sdpa")) is False and args.data.group_by_length
+    assert choose_batching(chose, model("sdpa")) is False and not chose.data.group_by_length

@@ -405,27 +405,18 @@ def test_a_kept_merged_base_gives_what_merging_again_gives(tiny_model_dir, train
     assert torch.allclose(other, logits(), atol=1e-5)
 
 
-def test_trainable_half_weights_become_float32_master_weights():
-    """Off the CPU (here the meta device stands in for a GPU) frozen weights stay 16-bit; trainable ones train in
-    float32, since an AdamW step of about the learning rate rounds away in bf16."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def test_full_and_freeze_training_load_float32_under_auto(tiny_model_dir, monkeypatch):
+    """On a GPU ``auto`` means bf16, yet full and freeze tuning train float32 master weights: they load float32
+    rather than round a float32 checkpoint to bf16 first. ``auto`` patched to bf16: stands in for a GPU."""
+    from transformers import AutoModelForCausalLM
 
-    from genie_core.model.adapter import _upcast_trainable
+    from genie_core.model import loader
 
-    config = AutoConfig.for_model(
-        "llama",
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
-    model.requires_grad_(False)
-    model.model.layers[1].mlp.requires_grad_(True)
-    _upcast_trainable(model)
-    dtypes = {n: p.dtype for n, p in model.named_parameters()}
-    assert all(d == torch.float32 for n, d in dtypes.items() if n.startswith("model.layers.1.mlp."))
-    assert all(d == torch.bfloat16 for n, d in dtypes.items() if not n.startswith("model.layers.1.mlp."))
+    saved = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).state_dict()
+    monkeypatch.setattr(loader, "resolve_dtype", lambda compute_dtype: torch.bfloat16)
+    _, frozen = _load(tiny_model_dir, is_trainable=False)
+    assert next(frozen.parameters()).dtype == torch.bfloat16  # inference keeps the 16-bit default
+    for kind in ("full", "freeze"):
+        _, model = _load(tiny_model_dir, finetuning_type=kind, num_layer_trainable=1)
+        weights = model.state_dict()
+        assert all(torch.equal(weights[name], value) for name, value in saved.items())  # nothing rounded

@@ -76,3 +76,32 @@ def test_probe_tells_half_precision_rounding_from_a_leak(model_type, packs):
         assert problem is None
     else:
         assert problem and "attend to each other" in problem
+
+
+def test_pair_probe_catches_a_branch_that_sees_the_other(monkeypatch):
+    """In bf16 the tree-vs-alone comparison allows for rounding; a leak between the chosen and rejected branches
+    is caught anyway, with identical shapes. A forward that drops the tree mask stands in for such a model."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from genie_core.model import pair_packing
+
+    config = AutoConfig.for_model(
+        "llama",
+        vocab_size=600,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    assert pair_packing._probe(model) is None
+    monkeypatch.setattr(
+        pair_packing,
+        "_hidden",
+        lambda m, row: m(input_ids=row.input_ids, use_cache=False, output_hidden_states=True).hidden_states[-1][0],
+    )
+    problem = pair_packing._probe(model)
+    assert problem and "rejected branch moved" in problem

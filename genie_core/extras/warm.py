@@ -184,9 +184,19 @@ def run_warm(entry: str, argv: list[str]) -> int | None:
     except OSError:
         status = []
     if len(status) == 2 and status[0] == "exit":
+        _await_worker_end(sock, reader)
         return int(status[1])
     print("[genie] the warm interpreter stopped before the stage ended.", file=sys.stderr, flush=True)
     return 1
+
+
+def _await_worker_end(sock: socket.socket, reader, timeout: float = 5.0) -> None:
+    """The worker sends its status just before it exits; the warm interpreter's own report (once it has reaped
+    the worker) or the end of the stream follows when the worker is gone. Waiting for that keeps this child from
+    exiting while its stage process still runs, which whoever waits on the child would count as a leftover."""
+    sock.settimeout(timeout)
+    with contextlib.suppress(OSError):  # a timeout too: the worker is then merely slow to go
+        reader.readline()
 
 
 # ---- the warm interpreter --------------------------------------------------------------------------------------

@@ -110,15 +110,13 @@ def find_decoder_layers(model: nn.Module, family: ModelFamily | None = None) -> 
 
 
 def _upcast_trainable(model: nn.Module) -> None:
-    """Trainable weights are float32 master weights; the frozen rest stays 16-bit and autocast bridges the two.
+    """fp16 master weights break optimizer steps, so trainable fp16 weights become fp32 (autocast bridges the rest).
 
-    An AdamW step moves a weight by about the learning rate (1e-5 in full tuning); in bf16 a weight near 1 has a
-    step of 0.008 between representable values, so most updates would round away. fp16 master weights overflow.
     On CPU there is usually no autocast and half math is slow, so the whole model goes to fp32 there.
     """
     for param in model.parameters():
         half = param.dtype in (torch.float16, torch.bfloat16)
-        if half and (param.device.type == "cpu" or param.requires_grad):
+        if half and (param.device.type == "cpu" or (param.requires_grad and param.dtype == torch.float16)):
             param.data = param.data.to(torch.float32)
 
 

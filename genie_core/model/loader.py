@@ -1,8 +1,10 @@
 """Load the tokenizer and the model every stage trains or evaluates, then hand the model to ``init_adapter``.
 
 dtype rule (``compute_dtype``): ``auto`` means float32 on CPU, and on CUDA bfloat16 when the GPU supports it, else
-float16. Parameters that end up trainable in full/freeze tuning are float32 master weights (on CPU the whole model
-is float32); LoRA weights are float32 (peft's default). Quantized (4/8-bit) bases compute in the same dtype.
+float16, except that full and freeze tuning load float32 to train: the models are placed on the GPU by the
+Trainer, so ``init_adapter`` sees them on the CPU and would make the whole model float32 anyway, after a 16-bit
+load had rounded a float32 checkpoint's frozen layers. LoRA weights are float32 (peft's default). Quantized (4/8-bit)
+bases compute in the same dtype.
 """
 
 from __future__ import annotations
@@ -171,6 +173,16 @@ def load_model(
         logger.info("Loading %s weights from checkpoint %s", finetuning_args.finetuning_type, checkpoint)
 
     dtype = resolve_dtype(model_args.compute_dtype)
+    if (
+        is_trainable
+        and finetuning_args.finetuning_type in ("full", "freeze")
+        and model_args.compute_dtype
+        in (
+            None,
+            "auto",
+        )
+    ):
+        dtype = torch.float32  # trained under autocast with float32 master weights (see the module docstring)
     adapter_args, keep_key = model_args, None
     first = _first_merged_adapter(model_args, finetuning_args, is_trainable)
     if first and model_args.merge_cache_dir and not quantized:

@@ -123,12 +123,17 @@ def shares_prefixes(model: nn.Module) -> bool:
 
 
 def _probe(model: nn.Module) -> str | None:
+    """None when tree rows give each branch the hidden state it gets alone; else why not.
+
+    A leak is judged with identical shapes (a different chosen branch must leave the rejected one exactly as it
+    was); the comparison with plain forwards allows for rounding, which in 16-bit is loose by itself."""
     device = next(model.parameters()).device
     vocab = int(getattr(model.config, "vocab_size", 0) or 32)
     generator = torch.Generator().manual_seed(0)
     prefix = torch.randint(3, max(4, min(vocab, 1000)), (4,), generator=generator)
     rests = [torch.randint(3, max(4, min(vocab, 1000)), (n,), generator=generator) for n in (3, 2)]
-    chosen, rejected = (torch.cat([prefix, r]).to(device) for r in rests)
+    other = torch.randint(3, max(4, min(vocab, 1000)), (3,), generator=generator)
+    chosen, rejected, changed = (torch.cat([prefix, r]).to(device) for r in (*rests, other))
     was_training = model.training
     model.eval()
     try:
@@ -136,6 +141,9 @@ def _probe(model: nn.Module) -> str | None:
             [row] = pair_rows([(chosen, rejected)])
             hidden = _hidden(model, row)
             tree = hidden[[row.chosen_ends[0], row.rejected_ends[0]]].float()
+            [moved_row] = pair_rows([(changed, rejected)])
+            same_layout = torch.equal(moved_row.allowed, row.allowed)  # a chance shared token would move the branch
+            moved = _hidden(model, moved_row)[moved_row.rejected_ends[0]].float() if same_layout else None
             alone = torch.stack(
                 [
                     model(input_ids=seq[None], use_cache=False, output_hidden_states=True).hidden_states[-1][0, -1]
@@ -146,9 +154,15 @@ def _probe(model: nn.Module) -> str | None:
         return f"{type(model).__name__} takes no 4D attention mask ({type(exc).__name__}: {str(exc)[:120]})"
     finally:
         model.train(was_training)
+    attn = getattr(model.config, "_attn_implementation", None) or "default"
+    leak = (tree[1] - moved).abs().max().item() if moved is not None else 0.0
+    if leak > _ATOL:
+        return (
+            f"{type(model).__name__} (attention: {attn}) does not follow a 4D mask (the rejected branch moved by "
+            f"{leak:.3g} when the chosen one changed)"
+        )
     gap = (tree - alone).abs().max().item()
     if gap > packed.rounding_tolerance(model, alone):
-        attn = getattr(model.config, "_attn_implementation", None) or "default"
         return f"{type(model).__name__} (attention: {attn}) does not follow a 4D mask (gap {gap:.3g})"
     return None
 

@@ -11,7 +11,8 @@ Only what the user left unset is chosen, and every choice is logged with the key
   blocking copy per tensor drains the queue each step, and a step whose kernels are launched about as fast as
   they run (a 1B model, LoRA, 8k tokens) then leaves the GPU waiting for the host;
 - the Trainer's NaN/inf loss filter is off on CUDA: it reads each step's loss on the host between backward and
-  the optimizer step, a sync that stalls the GPU the same way; it only kept a bad step out of the logged average.
+  the optimizer step, a sync that stalls the GPU the same way; it only kept a bad step's loss out of the logged
+  average (unfiltered, one NaN step makes that window's loss and the run's train_loss NaN; the update is the same).
 """
 
 from __future__ import annotations

@@ -22,27 +22,31 @@ from genie_core.model.packed import packing_probe
 logger = get_logger(__name__)
 
 
-_VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
-_BATCHING_KEYS = {"packing", "group_by_length", "train_sampling_strategy", "disable_shuffling"}
+_BATCHING_KEYS = {"packing", "group_by_length", "train_sampling_strategy"}  # disable_shuffling arrives renamed
 
 
-def packing_is_slower(model) -> str | None:
-    """Why packed rows are the slower batching for this model on its device, or None."""
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        return None
+def packing_is_slower(model, on_gpu: bool) -> str | None:
+    """Why packed rows are the slower batching for this model when it trains on a GPU (``on_gpu``), or None.
+
+    Flash attention (any ``flash`` implementation: its variable-length kernels) keeps packing."""
     attn = getattr(model.config, "_attn_implementation", None) or "eager"
-    if device.type != "cuda" or attn in _VARLEN_ATTENTION:
+    if not on_gpu or "flash" in attn:
         return None
     return f"on a GPU {attn} attention runs a packed row under a dense mask, so packing is slower here"
+
+
+def trains_on_gpu(training) -> bool:
+    """Where the Trainer will put the model; the model itself is still on the CPU when the batching is chosen."""
+    import torch
+
+    return torch.cuda.is_available() and not getattr(training, "use_cpu", False)
 
 
 def choose_batching(args, model) -> bool:
     """Whether sft packs; with no batching chosen on a GPU without variable-length attention it groups instead."""
     data = args.data
     if args.training.do_train and not _BATCHING_KEYS & set(args.raw):
-        why = packing_is_slower(model)
+        why = packing_is_slower(model, trains_on_gpu(args.training))
         if why:
             logger.info("Padded batches grouped by length: %s (set packing: true to pack anyway).", why)
             data.group_by_length = True

@@ -86,12 +86,15 @@ class LabelledLogitsTrainer(Trainer):
             and self.compute_loss_func is None
             and getattr(self.accelerator, "parallelism_config", None) is None  # context parallel shifts its own
         )
+        self._positions_on_host = False
 
     def get_train_dataloader(self):
         """The training collator also finds the scored positions, on the host: found on the GPU, they would cost
         a device sync before every forward."""
-        if not self._keeps_positions:
+        dispatched = getattr(self.args.accelerator_config, "dispatch_batches", None)
+        if not self._keeps_positions or dispatched:  # a dispatcher would slice the positions like a batch
             return super().get_train_dataloader()
+        self._positions_on_host = True  # a batch without them scores (nearly) every position: nothing to find
         collate = self.data_collator
         self.data_collator = _WithScoredPositions(collate)
         try:
@@ -103,7 +106,7 @@ class LabelledLogitsTrainer(Trainer):
         found = SCORED_KEY in inputs
         keep = inputs.pop(SCORED_KEY, None) if found else None
         usable = self._keeps_positions and model.training and "shift_labels" not in inputs
-        if usable and not found:
+        if usable and not found and not self._positions_on_host:
             keep = scored_positions(inputs.get("labels"))
         if keep is not None and usable:
             inputs = {**inputs, "logits_to_keep": keep, "shift_labels": inputs["labels"][:, keep + 1]}
