@@ -103,10 +103,9 @@ class LabelledLogitsTrainer(Trainer):
             self.data_collator = collate
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        found = SCORED_KEY in inputs
-        keep = inputs.pop(SCORED_KEY, None) if found else None
+        keep = inputs.pop(SCORED_KEY, None)  # the training collator's, found on the host
         usable = self._keeps_positions and model.training and "shift_labels" not in inputs
-        if usable and not found and not self._positions_on_host:
+        if usable and keep is None and not self._positions_on_host:
             keep = scored_positions(inputs.get("labels"))
         if keep is not None and usable:
             inputs = {**inputs, "logits_to_keep": keep, "shift_labels": inputs["labels"][:, keep + 1]}
