@@ -366,7 +366,7 @@ def test_a_seed_repeats_sampled_replies(engine):
 def test_logprobs_are_those_of_the_distribution_sampled_from(engine):
     ids = engine.encode(CONVERSATIONS[1])
     with torch.no_grad():
-        logits = engine.model(torch.tensor([ids])).logits[0, -1].float()
+        logits = engine.model(torch.tensor([ids], device=engine.model.device)).logits[0, -1].float()
 
     def first_token(**kw):
         (completion,) = engine.submit_ids(ids, max_new_tokens=1, **kw).result()

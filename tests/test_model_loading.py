@@ -180,7 +180,7 @@ def test_qlora_loads_and_backprops_on_cpu(tiny_model_dir, bits):
     _, model = _load(tiny_model_dir, quantization_bit=bits, lora_target="all")
     kind = bnb.nn.Linear4bit if bits == 4 else bnb.nn.Linear8bitLt
     assert any(isinstance(m, kind) for m in model.modules())
-    ids = _batch()
+    ids = _batch().to(model.device)  # on a GPU, bitsandbytes places the quantized model there
     model(input_ids=ids, labels=ids).loss.backward()
     with_grad = [n for n, p in model.named_parameters() if p.grad is not None]
     assert with_grad == _trainable(model) and all("lora_" in n for n in with_grad)

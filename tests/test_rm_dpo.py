@@ -273,6 +273,7 @@ def _policy_logps(model, batch):
     """Summed log-probs of the completion tokens, chosen and rejected halves."""
     was_training = model.training
     model.eval()
+    batch = {k: v.to(model.device) for k, v in batch.items()}  # the trainer put the model on its device
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
     model.train(was_training)
     labels, mask = batch["input_ids"][:, 1:], batch["completion_mask"][:, 1:]
