@@ -16,7 +16,8 @@ On a GPU the default mode also measures the device's bf16 matmul peak in the sam
 utilisation (MFU) of each run against it. Model FLOPs per real token for LoRA training are
 ``4 * N + 6 * L * s * d``: forward (2N) plus the input-gradient half of backward (2N; frozen weights get no weight
 gradient), where N counts the weights of every linear layer (the LM head included); causal attention over the mean
-sample length s (packed samples do not attend to each other) is 2 L s d forward and twice that backward.
+sample length s (a token-weighted mean, sum of s^2 over sum of s; packed samples do not attend to each other) is
+2 L s d forward and twice that backward.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def trainer_run(args, tokenizer, template, data) -> dict:
     result = trainer.train()
     steady, tokens = timer.times[2:], real_tokens[2 : len(timer.times)]
     step = statistics.median(steady)
-    mean_len = statistics.mean(len(data.train[i]["input_ids"]) for i in range(min(len(data.train), 512)))
+    lengths = [len(data.train[i]["input_ids"]) for i in range(min(len(data.train), 512))]
+    mean_len = sum(n * n for n in lengths) / sum(lengths)  # per token: long samples hold more of the tokens
     return {
         "step_s": step,
         "tok_s": sum(tokens) / len(tokens) / step,

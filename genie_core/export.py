@@ -93,13 +93,15 @@ def checkpoint_dtype(name_or_path) -> torch.dtype | None:
 
 
 def _cast_weights(model, dtype) -> None:
-    """``model.to(dtype)``, except the modules the model class keeps in float32 (MoE router biases, say)."""
-    keep = [
-        *(getattr(model, "_keep_in_fp32_modules", None) or []),
-        *(getattr(model, "_keep_in_fp32_modules_strict", None) or []),
-    ]
+    """Cast the parameters to ``dtype`` except those the model class keeps in float32, as its own 16-bit load would:
+    the strict list always (MoE router weights, ``gate.weight``), the other only for float16."""
+    import torch
+
+    keep = list(getattr(model, "_keep_in_fp32_modules_strict", None) or [])
+    if dtype == torch.float16:
+        keep += list(getattr(model, "_keep_in_fp32_modules", None) or [])
     for name, param in model.named_parameters():
-        if param.is_floating_point() and not any(k in name.split(".") for k in keep):
+        if param.is_floating_point() and not any(f".{k}." in f".{name}." for k in keep):
             param.data = param.data.to(dtype)
 
 
@@ -112,8 +114,8 @@ def export_model(args, export_args: ExportArguments | None = None) -> Path:
     out = check_export(args)
     tokenizer, template = load_inference_tokenizer(args)
     saved_dtype = None
-    if args.model.compute_dtype in (None, "auto"):  # merge in float32, then save in the base's own dtype, so the
-        saved_dtype = checkpoint_dtype(args.model.model_name_or_path)  # export is the same file on CPU and GPU
+    if args.model.compute_dtype in (None, "auto") and not args.model.gguf_file:  # merge in float32, save in the
+        saved_dtype = checkpoint_dtype(args.model.model_name_or_path)  # base's dtype: the same file on CPU and GPU
         args.model.compute_dtype = "float32"
     model = load_model(tokenizer, args.model, args.finetuning, is_trainable=False)
     if hasattr(model, "peft_config"):

@@ -231,3 +231,26 @@ def test_a_16_bit_base_exports_in_its_own_dtype_merged_in_float32(tiny_model_dir
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload().state_dict()
     for name, tensor in saved.items():
         torch.testing.assert_close(tensor, merged[name].to(torch.bfloat16), rtol=0, atol=0)
+
+
+def test_weights_a_model_keeps_in_float32_stay_so_in_a_16_bit_export():
+    """As transformers' own 16-bit load: the strict list (dotted names too) always, the other only for fp16."""
+    from torch import nn
+
+    from genie_core.export import _cast_weights
+
+    class Moe(nn.Module):
+        _keep_in_fp32_modules_strict = ["gate.weight"]
+        _keep_in_fp32_modules = ["norm"]
+
+        def __init__(self):
+            super().__init__()
+            self.mlp = nn.ModuleDict({"gate": nn.Linear(4, 4), "up": nn.Linear(4, 4)})
+            self.norm = nn.LayerNorm(4)
+
+    for dtype, norm in ((torch.bfloat16, torch.bfloat16), (torch.float16, torch.float32)):
+        model = Moe()
+        _cast_weights(model, dtype)
+        dtypes = {n: p.dtype for n, p in model.named_parameters()}
+        assert dtypes["mlp.gate.weight"] == torch.float32 and dtypes["mlp.gate.bias"] == dtype
+        assert dtypes["mlp.up.weight"] == dtype and dtypes["norm.weight"] == norm

@@ -105,3 +105,16 @@ def test_pair_probe_catches_a_branch_that_sees_the_other(monkeypatch):
     )
     problem = pair_packing._probe(model)
     assert problem and "rejected branch moved" in problem
+
+
+def test_rounding_tolerance_follows_autocast():
+    """Inside a Trainer's forward the weights are float32 but the math bf16: the tolerance is bf16's."""
+    import torch
+    from torch import nn
+
+    from genie_core.model.packed import _ATOL, rounding_tolerance
+
+    model, logits = nn.Linear(2, 2), torch.full((3,), 0.4)
+    assert rounding_tolerance(model, logits) == _ATOL
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert rounding_tolerance(model, logits) > 2 * _ATOL

@@ -39,7 +39,10 @@ def rounding_tolerance(model: nn.Module, reference: torch.Tensor) -> float:
     moves logits by well under ``_ATOL``; in bf16 by a unit in the last place, 0.002 on a logit of 0.4, which a
     fixed 1e-3 would call a leak and so turn packing off on every GPU.
     """
-    dtype = next(model.parameters()).dtype
+    param = next(model.parameters())
+    dtype = param.dtype
+    if torch.is_autocast_enabled(param.device.type):  # e.g. inside a Trainer's forward: float32 weights, bf16 math
+        dtype = torch.get_autocast_dtype(param.device.type)
     if dtype.is_floating_point and torch.finfo(dtype).bits <= 16:
         return max(_ATOL, _HALF_ULPS * torch.finfo(dtype).eps * reference.abs().max().item())
     return _ATOL

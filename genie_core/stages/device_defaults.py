@@ -2,7 +2,8 @@
 
 Only what the user left unset is chosen, and every choice is logged with the key that undoes it:
 
-- mixed precision: bf16 on a GPU that supports it, else fp16 (weights already load in that dtype there);
+- mixed precision: bf16 on a GPU that supports it, else fp16 (LoRA and inference bases load in that dtype there;
+  full and freeze tuning load float32 and train under autocast);
 - gradient checkpointing: on only when a training step would not fit the device's free memory without it
   (weights, gradients and Adam state of what trains, plus activations: about 34 bytes per hidden unit per token
   per layer in 16-bit, twice that in fp32, with SDPA or flash attention);
