@@ -81,11 +81,10 @@ def checkpoint_dtype(name_or_path) -> torch.dtype | None:
     from genie_core.model.loader import resolve_model_path
 
     path, gguf_file = resolve_model_path(str(name_or_path))  # pulled names (smollm2) and ~ too; hub ids: None
-    config_file = Path(path).expanduser() / "config.json"
     if gguf_file:
         return None
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = json.loads((Path(path).expanduser() / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     declared = config.get("dtype") or config.get("torch_dtype")

@@ -173,15 +173,8 @@ def load_model(
         logger.info("Loading %s weights from checkpoint %s", finetuning_args.finetuning_type, checkpoint)
 
     dtype = resolve_dtype(model_args.compute_dtype)
-    if (
-        is_trainable
-        and finetuning_args.finetuning_type in ("full", "freeze")
-        and model_args.compute_dtype
-        in (
-            None,
-            "auto",
-        )
-    ):
+    auto = model_args.compute_dtype in (None, "auto")
+    if auto and is_trainable and finetuning_args.finetuning_type in ("full", "freeze"):
         dtype = torch.float32  # trained under autocast with float32 master weights (see the module docstring)
     adapter_args, keep_key = model_args, None
     first = _first_merged_adapter(model_args, finetuning_args, is_trainable)
