@@ -64,8 +64,24 @@ def main(argv: list[str]) -> int:
     print(f"Pipeline {spec.name}: {' -> '.join(step.name for step in spec.steps)}", flush=True)
     from genie_core.pipeline.steps import warm_start
 
-    with warm_start(plans):  # the stages' imports happen while the Prefect server boots and MLflow opens
-        return _run(spec, config, overrides)
+    try:
+        with warm_start(plans):  # the stages' imports happen while the Prefect server boots and MLflow opens
+            return _run(spec, config, overrides)
+    except _Interrupted as stop:
+        from genie_core.extras.supervise import quick_exit
+
+        # the warm interpreter is stopped by now (leaving the block waits for it): exiting inside the block left it
+        # to die of its parent-death signal just after this process, where whoever waits on us could still see it
+        quick_exit(stop.code)  # the runs are recorded; interpreter teardown would take seconds
+        raise  # not reached
+
+
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM, reported; carries the exit status out of the warm interpreter's block."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _run(spec, config: str, overrides: dict | None) -> int:
@@ -91,9 +107,7 @@ def _run(spec, config: str, overrides: dict | None) -> int:
             "again to resume from the last checkpoint.",
             file=sys.stderr,
         )
-        from genie_core.extras.supervise import quick_exit
-
-        quick_exit(code)  # the runs are recorded and the server stopped; interpreter teardown would take seconds
+        raise _Interrupted(code) from None
     wall = time.perf_counter() - start
     if not state.is_completed():
         print(f"\nPipeline {spec.name} {state.name.lower()} after {wall:.0f} s: {state.message}", file=sys.stderr)
