@@ -111,6 +111,10 @@ def test_sft_on_a_gpu_groups_by_length_instead_of_packing_under_a_dense_mask(
     assert packing_is_slower(model("paged|flash_attention_2"), on_gpu=True) is None
     args = _args(tiny_model_dir, data_dir, tmp_path)
     chose = _args(tiny_model_dir, data_dir, tmp_path, packing=False)
+    written = {**stage_config(tiny_model_dir, data_dir, tmp_path / "out"), "packing": None}  # `packing: null`
+    unset = get_args(None, written)
+    assert "packing" in unset.raw
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert choose_batching(args, model("sdpa")) is False and args.data.group_by_length
     assert choose_batching(chose, model("sdpa")) is False and not chose.data.group_by_length
+    assert choose_batching(unset, model("sdpa")) is False and unset.data.group_by_length

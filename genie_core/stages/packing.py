@@ -45,7 +45,8 @@ def trains_on_gpu(training) -> bool:
 def choose_batching(args, model) -> bool:
     """Whether sft packs; with no batching chosen on a GPU without variable-length attention it groups instead."""
     data = args.data
-    if args.training.do_train and not _BATCHING_KEYS & set(args.raw):
+    chosen = {key for key in _BATCHING_KEYS if args.raw.get(key) is not None}  # `packing: null` chooses nothing
+    if args.training.do_train and not chosen:
         why = packing_is_slower(model, trains_on_gpu(args.training))
         if why:
             logger.info("Padded batches grouped by length: %s (set packing: true to pack anyway).", why)
