@@ -118,3 +118,44 @@ def test_rounding_tolerance_follows_autocast():
     assert rounding_tolerance(model, logits) == _ATOL
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert rounding_tolerance(model, logits) > 2 * _ATOL
+
+
+def test_flash_attention_is_probed_on_the_gpu_it_will_train_on(monkeypatch):
+    """sft chooses its batching before the Trainer moves the model to the GPU, and flash attention has no CPU
+    kernels: probed on the CPU, every flash model lost packing. No GPU here: ``is_available`` stands in for one,
+    the model's move is recorded instead of made, and an attention named like flash's (SDPA underneath) checks
+    that every forward of the probe ran while the model was "on the GPU"."""
+    import torch
+    from transformers import AttentionInterface, AutoConfig, AutoModelForCausalLM
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    from genie_core.model.packed import packing_probe
+
+    where = {"device": "cpu", "moves": [], "forwards": []}
+
+    def standin(module, query, *args, **kwargs):
+        where["forwards"].append(where["device"])
+        return sdpa_attention_forward(module, query, *args, **kwargs)
+
+    AttentionInterface.register("flash_standin", standin)
+    AttentionMaskInterface.register("flash_standin", sdpa_mask)
+    config = AutoConfig.for_model(
+        "llama", vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.config._attn_implementation = "flash_standin"  # set_attn_implementation would look for a hub kernel
+
+    def move(device):
+        where["device"] = str(device)
+        where["moves"].append(str(device))
+        return model
+
+    model.to = move
+    assert packing_probe(model) is None and where["moves"] == [] and set(where["forwards"]) == {"cpu"}  # no GPU
+    where["forwards"].clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert packing_probe(model) is None
+    assert where["moves"] == ["cuda", "cpu"] and set(where["forwards"]) == {"cuda"}

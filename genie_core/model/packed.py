@@ -12,8 +12,10 @@ costs 1.3x per token what a 512-token row does (4,100 tokens: 1.9x).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -54,6 +56,28 @@ def packing_probe(model) -> str | None:
     Two checks: changing the first example must leave the second's logits exactly as they were (same shapes, so
     no rounding excuse), and the second's logits must match a forward of it alone up to rounding.
     """
+    with _on_probe_device(model):
+        return _packing_probe(model)
+
+
+@contextlib.contextmanager
+def _on_probe_device(model: nn.Module) -> Iterator[None]:
+    """The model where the probe can run. Flash attention's kernels exist only on a GPU, while sft chooses its
+    batching with the model still on the CPU (the Trainer moves it later): probed there, every flash model would
+    fail and lose packing, the batching its variable-length kernels make fastest. Such a model visits the GPU."""
+    device = next(model.parameters()).device
+    attn = getattr(model.config, "_attn_implementation", None) or ""
+    if "flash" not in attn or device.type != "cpu" or not torch.cuda.is_available():
+        yield
+        return
+    model.to("cuda")
+    try:
+        yield
+    finally:
+        model.to(device)
+
+
+def _packing_probe(model: nn.Module) -> str | None:
     device = next(model.parameters()).device
     vocab = int(getattr(model.config, "vocab_size", 0) or 32)
     generator = torch.Generator().manual_seed(0)
