@@ -159,3 +159,38 @@ def test_flash_attention_is_probed_on_the_gpu_it_will_train_on(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert packing_probe(model) is None
     assert where["moves"] == ["cuda", "cpu"] and set(where["forwards"]) == {"cuda"}
+
+
+@pytest.mark.parametrize("threshold", [6.0, 1.0, 0.3])
+def test_probe_lets_llm_int8_round_across_examples_but_not_leak(tmp_path, threshold):
+    """LLM.int8 sends every hidden column where any token has an outlier through float16, so changing one packed
+    example changes how the next is rounded (by 0.0013-0.0022 here) without any attention between them. A low
+    outlier threshold makes this tiny random llama have outliers as real checkpoints do; the 8-bit kernels run
+    on the CPU. An attention that ignores the restarted positions is still refused."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+
+    from genie_core.model import pair_packing
+    from genie_core.model.packed import packing_probe
+
+    config = AutoConfig.for_model(
+        "llama", vocab_size=600, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    quantized = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantized, device_map="cpu")
+    assert model.is_loaded_in_8bit
+    assert packing_probe(model) is None
+    assert pair_packing._probe(model) is None
+    model.config._attn_implementation = "eager"  # eager on a packed row without a mask: one causal row, leaking
+    original = model.model.forward
+
+    def without_restarts(*args, position_ids=None, **kwargs):
+        if position_ids is not None:
+            position_ids = torch.arange(position_ids.shape[-1]).expand_as(position_ids)
+        return original(*args, position_ids=position_ids, **kwargs)
+
+    model.model.forward = without_restarts
+    assert "attend to each other" in packing_probe(model)

@@ -20,7 +20,6 @@ from torch import nn
 from genie_core.model import packed
 from genie_core.model.value_head import forward_accepts, unwrap_model
 
-_ATOL = 1e-3
 _VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -156,7 +155,7 @@ def _probe(model: nn.Module) -> str | None:
         model.train(was_training)
     attn = getattr(model.config, "_attn_implementation", None) or "default"
     leak = (tree[1] - moved).abs().max().item() if moved is not None else 0.0
-    if leak > _ATOL:
+    if leak > packed.leak_tolerance(model, tree):
         return (
             f"{type(model).__name__} (attention: {attn}) does not follow a 4D mask (the rejected branch moved by "
             f"{leak:.3g} when the chosen one changed)"
