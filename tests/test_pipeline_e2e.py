@@ -449,6 +449,9 @@ def _ctrl_c_genie_run(config: Path, runs: Path, after_step: int = 0) -> tuple[in
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # a terminal's foreground command takes Ctrl-C; a suite started as a background job of a
+            # non-interactive shell has SIGINT ignored, and an ignored disposition survives exec
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         _wait_for(lambda: trained() or proc.poll() is not None, 300, "the stage to train")
