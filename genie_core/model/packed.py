@@ -30,7 +30,7 @@ ROW_BUDGET = 512
 _PROBE_LENGTHS = (5, 7)
 _ATOL = 1e-3  # float32 forwards of the same tokens in different shapes agree to about this
 _HALF_ULPS = 4  # 16-bit ones to a few units in the last place of the largest logit (bf16: 3% of it; loose,
-# which is why a leak is judged separately, with identical shapes and _ATOL)
+# which is why a leak is judged separately, with identical shapes: see leak_tolerance)
 _INT8_UNITS = 2  # LLM.int8's outlier columns span the input, so one example changes how another is rounded
 _VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
