@@ -67,12 +67,14 @@ def main(argv: list[str]) -> int:
     try:
         with warm_start(plans):  # the stages' imports happen while the Prefect server boots and MLflow opens
             return _run(spec, config, overrides)
-    except _Interrupted as stop:
+    except (_Interrupted, KeyboardInterrupt) as stop:
         from genie_core.extras.supervise import quick_exit
 
+        if isinstance(stop, KeyboardInterrupt):  # before the flow began, or a second Ctrl-C while leaving the block
+            print(f"\nPipeline {spec.name} interrupted.", file=sys.stderr)
         # the warm interpreter is stopped by now (leaving the block waits for it): exiting inside the block left it
         # to die of its parent-death signal just after this process, where whoever waits on us could still see it
-        quick_exit(stop.code)  # the runs are recorded; interpreter teardown would take seconds
+        quick_exit(getattr(stop, "code", 130))  # the runs are recorded; interpreter teardown would take seconds
         raise  # not reached
 
 

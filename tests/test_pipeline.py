@@ -396,3 +396,35 @@ def test_steps_sharing_a_first_adapter_keep_one_merged_base(tmp_path, monkeypatc
         "evaluate",
     ]
     assert "merge_cache_dir" in UNKEYED and not plans["sft"].config.get("merge_cache_dir")  # nothing to merge
+
+
+@pytest.mark.parametrize("raised, code", [("interrupted", 143), ("ctrl-c", 130)])
+def test_genie_run_stops_its_warm_interpreter_before_a_quick_exit(
+    tmp_path, runs, tiny_model_dir, monkeypatch, raised, code
+):
+    """An interrupted flow (reported) or a Ctrl-C before the flow began (no traceback) ends `genie run` with
+    os._exit, which skips every `finally`: the warm interpreter must be stopped and gone before it, not left to
+    its parent-death signal after this process. The real warm interpreter runs (stopped mid-import)."""
+    from flows import run
+    from genie_core.extras import supervise, warm
+
+    data = write_registry(tmp_path / "data")
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump(_pipeline(tiny_model_dir, data), sort_keys=False))
+    started = {}
+
+    def fake_run(spec, config, overrides):
+        started["pid"] = warm.serving_pid()
+        assert started["pid"] and psutil.pid_exists(started["pid"])
+        raise run._Interrupted(code) if raised == "interrupted" else KeyboardInterrupt
+
+    def exit_now(status):
+        proc = psutil.Process(started["pid"]) if psutil.pid_exists(started["pid"]) else None
+        started["alive_at_exit"] = proc is not None and proc.status() != psutil.STATUS_ZOMBIE
+        raise SystemExit(status)
+
+    monkeypatch.setattr(run, "_run", fake_run)
+    monkeypatch.setattr(supervise, "quick_exit", exit_now)
+    with pytest.raises(SystemExit) as stopped:
+        run.main([str(config)])
+    assert stopped.value.code == code and started["alive_at_exit"] is False
