@@ -18,6 +18,19 @@ def data_dir(tmp_path):
     return write_registry(tmp_path / "data")
 
 
+def _tiny_llama(hidden: int = 32):
+    """A seeded two-layer llama with random weights, for the probes."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(
+        "llama", vocab_size=600, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config)
+
+
 def _losses(out) -> list[float]:
     rows = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     return [r["loss"] for r in rows if "loss" in r]
@@ -82,21 +95,10 @@ def test_pair_probe_catches_a_branch_that_sees_the_other(monkeypatch):
     """In bf16 the tree-vs-alone comparison allows for rounding; a leak between the chosen and rejected branches
     is caught anyway, with identical shapes. A forward that drops the tree mask stands in for such a model."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
 
     from genie_core.model import pair_packing
 
-    config = AutoConfig.for_model(
-        "llama",
-        vocab_size=600,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-    )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    model = _tiny_llama().to(torch.bfloat16)
     assert pair_packing._probe(model) is None
     monkeypatch.setattr(
         pair_packing,
@@ -126,7 +128,7 @@ def test_flash_attention_is_probed_on_the_gpu_it_will_train_on(monkeypatch):
     the model's move is recorded instead of made, and an attention named like flash's (SDPA underneath) checks
     that every forward of the probe ran while the model was "on the GPU"."""
     import torch
-    from transformers import AttentionInterface, AutoConfig, AutoModelForCausalLM
+    from transformers import AttentionInterface
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
@@ -140,12 +142,7 @@ def test_flash_attention_is_probed_on_the_gpu_it_will_train_on(monkeypatch):
 
     AttentionInterface.register("flash_standin", standin)
     AttentionMaskInterface.register("flash_standin", sdpa_mask)
-    config = AutoConfig.for_model(
-        "llama", vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
+    model = _tiny_llama()
     model.config._attn_implementation = "flash_standin"  # set_attn_implementation would look for a hub kernel
 
     def move(device):
@@ -168,17 +165,12 @@ def test_probe_lets_llm_int8_round_across_examples_but_not_leak(tmp_path, thresh
     outlier threshold makes this tiny random llama have outliers as real checkpoints do; the 8-bit kernels run
     on the CPU. An attention that ignores the restarted positions is still refused."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     from genie_core.model import pair_packing
     from genie_core.model.packed import packing_probe
 
-    config = AutoConfig.for_model(
-        "llama", vocab_size=600, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    _tiny_llama(hidden=64).save_pretrained(tmp_path)
     quantized = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
     model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantized, device_map="cpu")
     assert model.is_loaded_in_8bit
