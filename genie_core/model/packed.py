@@ -68,8 +68,9 @@ def leak_tolerance(model: nn.Module, reference: torch.Tensor) -> float:
 def packing_probe(model) -> str | None:
     """None when packed rows give each example the logits it gets alone; else why not, in words for the log.
 
-    Two checks: changing the first example must leave the second's logits exactly as they were (same shapes, so
-    no rounding excuse), and the second's logits must match a forward of it alone up to rounding.
+    Two checks: changing the first example must leave the second's logits as they were (same shapes, so no
+    rounding excuse, except LLM.int8's own: ``leak_tolerance``), and the second's logits must match a forward of
+    it alone up to rounding.
     """
     with _on_probe_device(model):
         return _packing_probe(model)
